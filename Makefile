@@ -1,0 +1,29 @@
+# Two entry points (see README): `make run` and `make test`. Both set up .venv on first use.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+QUESTION ?= What does Cheong Seong-chang expect Kim Jong Un to gain?
+
+.PHONY: run test lint bench clean
+
+$(BIN)/kabar: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first and pinned: unpinned, pip would pull a multi-GB CUDA build
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(BIN)/kabar
+	$(BIN)/kabar index seeds/
+	$(BIN)/kabar ask "$(QUESTION)"
+
+test: $(BIN)/kabar
+	$(BIN)/ruff check bot index prompts tests bench
+	$(BIN)/pytest
+
+bench: $(BIN)/kabar
+	$(BIN)/python bench/index_bench.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

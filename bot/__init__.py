@@ -1,0 +1,1 @@
+"""Kabar's front ends (CLI, Discord) and the answer engine."""

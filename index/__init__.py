@@ -1,0 +1,1 @@
+"""Kabar's indexing side: load, clean, chunk, embed, store, retrieve."""
