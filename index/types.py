@@ -90,6 +90,7 @@ class Passage:
     meta: dict[str, Any] = field(default_factory=dict)  # title, date, source, publisher, url, path, ...
     dense: float | None = None  # cosine similarity to the query, when known
     keyword: float | None = None  # BM25 score, when known
+    vector: Any = None  # the chunk's stored embedding (numpy array), when fetched
 
     @property
     def title(self) -> str | None:
