@@ -1,0 +1,236 @@
+"""The LLM-free answer: the retrieved sentences that best support the question, each cited."""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bot.lang import detect_language
+from index.embed import Embedder
+from index.keyword import tokenize
+from index.types import Passage
+
+# A sentence opening with one of these leans on the sentence before it ("Ia menambahkan ..."):
+# quote that one too, so the answer says who "Ia" is.
+_ANAPHORA = re.compile(
+    r"^(ia|dia|mereka|beliau|hal (ini|itu|tersebut)|ini|itu|namun|sementara itu|selain itu|"
+    r"he|she|they|it|this|that|however)\b",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(r"\d")
+_DATE = re.compile(
+    r"\b(\d{1,2}[/-]\d{1,2}[/-]\d{2,4}|\d{4}|senin|selasa|rabu|kamis|jumat|sabtu|minggu|januari|februari|maret|"
+    r"april|mei|juni|juli|agustus|september|oktober|november|desember|pekan|bulan|tahun|hari|kemarin|pukul)\b",
+    re.IGNORECASE,
+)
+_NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-zà-ÿ]+")
+_QTYPE = [
+    (
+        "when",
+        re.compile(
+            r"\b(kapan|when|what (year|date|day|time)|tahun berapa|tanggal berapa|pukul berapa)\b", re.I
+        ),
+    ),
+    ("number", re.compile(r"\b(berapa|how (many|much|long|old|far))\b", re.I)),
+    ("who", re.compile(r"\b(siapa|siapakah|who|whom)\b", re.I)),
+]
+
+
+FEATURES = ("dense", "passage", "lexical", "answer_type", "peak", "entities", "english")
+
+
+@dataclass
+class SupportWeights:
+    """A logistic model of "this sentence supports an answer", fitted by bench/calibrate.py.
+
+    Fitted on 1,146 real questions (FacQA, IDK-MRC, TyDi QA, NTREX English) with half of their gold
+    passages indexed: a question whose passage is indexed should be answered, one whose passage is absent
+    refused. `min_support` refuses at most 10% of the answerable ones (see docs/benchmarks.md).
+    """
+
+    dense: float = 12.63  # cosine(question, sentence)
+    passage: float = 9.14  # cosine(question, the sentence's chunk)
+    lexical: float = 1.13  # share of the question's content words found in the sentence
+    answer_type: float = -0.18  # a when/how-many/who question and a sentence with a date/number/name
+    peak: float = 0.59  # how far the sentence stands out from the other candidate sentences
+    entities: float = 1.34  # share of the question's names and numbers found in the sentence's passage
+    english: float = 1.28  # English questions score lower against Indonesian text: their own offset
+    bias: float = -20.62
+    min_support: float = -0.63  # logit threshold: below it the best sentence does not support an answer
+
+    def score(self, features: dict[str, float]) -> float:
+        """The support logit of one sentence."""
+        return self.bias + sum(getattr(self, name) * features[name] for name in FEATURES)
+
+
+@dataclass
+class Support:
+    """One candidate sentence with its evidence."""
+
+    passage: Passage
+    passage_rank: int
+    start: int  # offsets into passage.text
+    end: int
+    sentence_index: int
+    score: float
+    paragraph: int = 0
+    features: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """The exact sentence text."""
+        return self.passage.text[self.start : self.end]
+
+
+# Names and numbers of a question: capitalised words (not the question's first word) and digits.
+_ENTITY = re.compile(r"(?<!^)\b[A-Z][\w'-]*|\b\d[\d.,/]*\d\b|\b\d\b")
+_QWORDS = frozenset(
+    "apa apakah siapa kapan dimana bagaimana mengapa kenapa berapa what who when where which why how".split()
+)
+
+
+def question_entities(question: str) -> set[str]:
+    """Lower-cased names and numbers the question mentions."""
+    return {m.lower() for m in _ENTITY.findall(question.strip()) if m.lower() not in _QWORDS}
+
+
+def question_type(question: str) -> str | None:
+    """'when', 'number', 'who' or None."""
+    for name, pattern in _QTYPE:
+        if pattern.search(question):
+            return name
+    return None
+
+
+def _type_match(qtype: str | None, sentence: str) -> bool:
+    if qtype == "when":
+        return bool(_DATE.search(sentence))
+    if qtype == "number":
+        return bool(_NUMBER.search(sentence))
+    if qtype == "who":
+        return bool(_NAME.search(sentence))
+    return False
+
+
+class SentenceScorer:
+    """Scores every sentence of the retrieved passages for how well it supports the question."""
+
+    def __init__(self, embedder: Embedder, weights: SupportWeights | None = None, cache_size: int = 20000):
+        self.embedder = embedder
+        self.weights = weights or SupportWeights()
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+
+    def _vectors(self, texts: list[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            for t, v in zip(missing, self.embedder.embed_passages(missing), strict=True):
+                self._cache[t] = v
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        for t in texts:
+            self._cache.move_to_end(t)
+        return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, self.embedder.dim))
+
+    def score(
+        self, question: str, query_vector: np.ndarray, passages: list[Passage], sentence_passages: int = 3
+    ) -> list[Support]:
+        """Distinct sentences of the top `sentence_passages` passages, best supported first.
+
+        Only the best passages are split into sentences: embedding every sentence of every retrieved
+        passage would cost more than the whole retrieval.
+        """
+        w = self.weights
+        qtokens = set(tokenize(question))
+        qtype = question_type(question)
+        entities = question_entities(question)
+        english = float(detect_language(question) == "en")
+        seen: set[tuple[str, int]] = set()
+        cands: list[Support] = []
+        for rank, ps in enumerate(passages[:sentence_passages]):
+            base = ps.meta["sentences"][0][2]
+            for para, idx, start, end in ps.meta["sentences"]:
+                key = (ps.article_id, idx)
+                if key in seen:  # overlapping chunks repeat sentences
+                    continue
+                seen.add(key)
+                cands.append(Support(ps, rank, start - base, end - base, idx, 0.0, para))
+        if not cands:
+            return []
+        sent_vecs = self._vectors([c.text for c in cands])
+        dense = sent_vecs @ query_vector
+        passage_cos = [
+            c.passage.dense
+            if c.passage.dense is not None
+            else float(self._vectors([c.passage.text])[0] @ query_vector)
+            for c in cands
+        ]
+        mean_dense = float(dense.mean())
+        for c, d, pc in zip(cands, dense, passage_cos, strict=True):
+            toks = set(tokenize(c.text))
+            c.features = {
+                "dense": float(d),
+                "passage": float(pc),
+                "lexical": len(qtokens & toks) / len(qtokens) if qtokens else 0.0,
+                "answer_type": float(_type_match(qtype, c.text)),
+                "peak": float(d) - mean_dense,
+                "entities": _cover(entities, c.passage.text),
+                "english": english,
+            }
+            c.score = w.score(c.features)
+        cands.sort(key=lambda c: -c.score)
+        return cands
+
+
+# Capitalised in English questions but not names ("North Korean", "the President"): not matched.
+_COMMON_CAPS = frozenset(
+    "north south east west new united president minister prime foreign defense defence army the a an in on "
+    "of and or for to is are was were does did do what who when where which why how many much".split()
+)
+
+
+def _fold(word: str) -> str:
+    """Spelling-tolerant key: doubled letters collapsed ("Russia" ~ "Rusia"), first four letters."""
+    return re.sub(r"(.)\1+", r"\1", word)[:4]
+
+
+def _cover(entities: set[str], text: str) -> float:
+    """Share of the question's names and numbers found in the text.
+
+    Numbers must match exactly; a name matches on its first four letters with doubled letters folded,
+    so English "Korean" and "Russia" find Indonesian "Korea" and "Rusia".
+    """
+    entities = {e for e in entities if e not in _COMMON_CAPS}
+    if not entities:
+        return 1.0
+    words = set(re.findall(r"[\w'-]+", text.lower()))
+    keys = {_fold(w) for w in words if not w[0].isdigit()}
+    found = sum(e in words if e[0].isdigit() or len(e) < 4 else _fold(e) in keys for e in entities)
+    return found / len(entities)
+
+
+def select(cands: list[Support], max_sentences: int, margin: float = 0.5) -> list[Support]:
+    """The best sentence, close runners-up, and the sentence an anaphoric best one leans on."""
+    if not cands:
+        return []
+    best = cands[0]
+    chosen = [best]
+    for c in cands[1:]:
+        if len(chosen) >= max_sentences:
+            break
+        if c.score >= best.score - margin:
+            chosen.append(c)
+    by_key = {(c.passage.article_id, c.sentence_index): c for c in cands}
+    for c in list(chosen):
+        if _ANAPHORA.match(c.text.lstrip("\"'“ ")):
+            prev = by_key.get((c.passage.article_id, c.sentence_index - 1))
+            if prev is not None and prev not in chosen:
+                chosen.append(prev)
+    # read in article order within an article, articles in order of their best sentence
+    first_seen: dict[str, int] = {}
+    for i, c in enumerate(chosen):
+        first_seen.setdefault(c.passage.article_id, i)
+    return sorted(chosen, key=lambda c: (first_seen[c.passage.article_id], c.sentence_index))

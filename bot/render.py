@@ -1,0 +1,54 @@
+"""Readable terminal rendering of answers and index reports (rich)."""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from index.types import Answer, Citation
+
+
+def source_line(c: Citation) -> str:
+    """'Publisher (via Source), 2024-10-21' with whatever is known."""
+    who = c.publisher or ""
+    if c.source:
+        who = f"{who} (via {c.source})" if who else c.source
+    return ", ".join(p for p in (who, c.date) if p)
+
+
+def render_answer(answer: Answer) -> Group:
+    """The answer text, then one panel per source: title, who and when, the quote, where it lives."""
+    style = "yellow" if answer.refused else "bold"
+    items: list = [Text(answer.answer, style=style)]
+    for c in answer.citations:
+        title = c.title or (c.path.rsplit("/", 1)[-1].split("#")[0] if c.path else c.article_id)
+        body = Text()
+        if source_line(c):
+            body.append(source_line(c) + "\n", style="cyan")
+        body.append(f"“{c.quote}”", style="italic")
+        where = c.url or c.path
+        if where:
+            body.append("\n" + where, style="dim")
+        items.append(Panel(body, title=f"[{c.n}] {escape(title)}", title_align="left", border_style="cyan"))
+    return Group(*items)
+
+
+def print_answer(console: Console, answer: Answer, timings: bool = False) -> None:
+    """Print an answer (and its timings when asked)."""
+    console.print(render_answer(answer))
+    if timings:
+        t = answer.timings_ms
+        console.print(
+            f"[dim]retrieve {t.get('retrieve', 0):.0f} ms · answer {t.get('answer', 0):.0f} ms[/dim]"
+        )
+
+
+def stats_table(stats: dict) -> Table:
+    """`kabar stats` as a two-column table."""
+    table = Table(show_header=False, box=None)
+    for key, value in stats.items():
+        table.add_row(f"[bold]{key}[/bold]", str(value))
+    return table
