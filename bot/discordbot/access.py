@@ -1,0 +1,85 @@
+"""Who may do what, where: allowed servers and channels, admins, question limits and cooldowns."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot.discordbot.errors import Refusal
+from bot.discordbot.services import Cooldown
+from bot.settings import Settings
+
+
+def is_admin(member: Any, admin_role: str | None) -> bool:
+    """A member with the Administrator permission, or with the configured role (by name or id)."""
+    perms = getattr(member, "guild_permissions", None)
+    if perms is not None and perms.administrator:
+        return True
+    wanted = (admin_role or "").strip()
+    if not wanted:
+        return False
+    return any(role.name == wanted or str(role.id) == wanted for role in getattr(member, "roles", ()))
+
+
+def admin_refusal(admin_role: str | None) -> Refusal:
+    """The refusal for a non-admin, naming what would make them one."""
+    role = (admin_role or "").strip()
+    if not role:
+        return Refusal("not_admin")
+    return Refusal("not_admin_role", role=f"<@&{role}>" if role.isdigit() else role)
+
+
+def guild_allowed(settings: Settings, guild_id: int | None) -> bool:
+    """Whether the bot works in this server at all."""
+    return guild_id is not None and (not settings.discord_guild_ids or guild_id in settings.discord_guild_ids)
+
+
+def channel_allowed(settings: Settings, guild_id: int | None, channel: Any) -> bool:
+    """Whether the bot answers in this channel (a thread counts as its parent channel)."""
+    if not guild_allowed(settings, guild_id):
+        return False
+    if not settings.discord_channel_ids:
+        return True
+    ids = {getattr(channel, "id", None)}
+    if isinstance(channel, discord.Thread):
+        ids.add(channel.parent_id)
+    return bool(ids & set(settings.discord_channel_ids))
+
+
+def question_refusal(
+    settings: Settings, cooldown: Cooldown, user_id: int, question: str, lang: str
+) -> Refusal | None:
+    """Why this question is not answered now (empty, too long, too soon), or None; counts the cooldown."""
+    if not question.strip():
+        return Refusal("empty_question", lang)
+    limit = settings.discord_max_question_chars
+    if len(question) > limit:
+        return Refusal("too_long", lang, length=len(question), limit=limit)
+    wait = cooldown.retry_after(user_id)
+    if wait > 0:
+        return Refusal("cooldown", lang, seconds=math.ceil(wait))
+    return None
+
+
+# --- app command checks (a failed check goes to the central error handler) -------------------------------
+
+
+async def _require_admin(interaction: discord.Interaction) -> bool:
+    settings: Settings = interaction.client.settings  # type: ignore[attr-defined]
+    if is_admin(interaction.user, settings.discord_admin_role):
+        return True
+    raise admin_refusal(settings.discord_admin_role)
+
+
+async def _require_allowed_channel(interaction: discord.Interaction) -> bool:
+    settings: Settings = interaction.client.settings  # type: ignore[attr-defined]
+    if channel_allowed(settings, interaction.guild_id, interaction.channel):
+        return True
+    raise Refusal("not_here")
+
+
+admin_only = app_commands.check(_require_admin)
+allowed_channel_only = app_commands.check(_require_allowed_channel)

@@ -1,0 +1,49 @@
+"""`/ask question:<text>`: defer, answer in a worker thread, send the answer with its sources."""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.discordbot.access import allowed_channel_only, question_refusal
+from bot.discordbot.delivery import send_answer
+from bot.engine import Turn
+from bot.lang import detect_language
+
+if TYPE_CHECKING:
+    from bot.discordbot.client import KabarBot
+
+
+class AskCog(commands.Cog, name="Ask"):
+    """The /ask slash command."""
+
+    def __init__(self, bot: KabarBot):
+        self.bot = bot
+
+    @app_commands.command(
+        name="ask", description="Ask about the indexed news articles; the answer cites its sources."
+    )
+    @app_commands.describe(question="Your question, in Indonesian or English")
+    @app_commands.guild_only()
+    @allowed_channel_only
+    async def ask(self, interaction: discord.Interaction, question: str) -> None:
+        """Refuse (ephemerally) or defer, then answer publicly; a reply to the answer is a follow-up."""
+        question = question.strip()
+        lang = detect_language(question)
+        refusal = question_refusal(self.bot.settings, self.bot.cooldown, interaction.user.id, question, lang)
+        if refusal is not None:
+            raise refusal  # the central handler sends it ephemerally
+        await interaction.response.defer(thinking=True)
+        answer = await self.bot.worker.answer(question)
+        send = functools.partial(interaction.followup.send, wait=True)
+        sent = await send_answer(answer, self.bot.answers, send, send)
+        self.bot.conversations.record(sent[0].id, Turn(question, answer), [m.id for m in sent])
+
+
+async def setup(bot: KabarBot) -> None:
+    """Extension entry point."""
+    await bot.add_cog(AskCog(bot))
