@@ -20,6 +20,7 @@ run: $(BIN)/kabar
 
 test: $(BIN)/kabar
 	$(BIN)/ruff check bot index prompts tests bench
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 bench: $(BIN)/kabar

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bot.engine import Engine
 from bot.extractive import SupportWeights
+from bot.llm import LLM, make_llm
 from bot.settings import Settings
 from index.embed import Embedder, load_embedder
 from index.search import Searcher
@@ -46,10 +47,13 @@ class Kabar:
     embedder: Embedder
     store: Store
     engine: Engine
+    llm: LLM | None = None
 
     def close(self) -> None:
-        """Release the store."""
+        """Release the store (and the LLM's connections)."""
         self.store.close()
+        if self.llm is not None:
+            self.llm.close()
 
 
 def build(
@@ -69,6 +73,7 @@ def build(
     )
     configure_llama_index(embedder)
     store = Store(data, embedder.name, embedder.dim)
+    llm = make_llm(settings)  # None unless KABAR_LLM selects one
     weights = SupportWeights()
     if settings.min_support is not None:
         weights.min_support = settings.min_support
@@ -77,5 +82,6 @@ def build(
         top_k=settings.top_k,
         weights=weights,
         max_sentences=settings.max_answer_sentences,
+        llm=llm,
     )
-    return Kabar(settings, data, embedder, store, engine)
+    return Kabar(settings, data, embedder, store, engine, llm)

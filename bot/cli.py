@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from bot.settings import Settings
 from index.errors import KabarError
@@ -25,6 +25,12 @@ _PHASES = {
     "keywords": "Building the keyword index",
 }
 
+llm_option = click.option(
+    "--llm/--no-llm",
+    "use_llm",
+    default=None,
+    help="Answer with the configured LLM (verified citations) or extractively; default: as KABAR_LLM says.",
+)
 data_dir_option = click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -47,7 +53,7 @@ def progress_bars(enabled: bool = True):
         console=err,
         transient=False,
     ) as bars:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def update(phase: str, done: int, total: int) -> None:
             if phase not in tasks:
@@ -59,6 +65,13 @@ def progress_bars(enabled: bool = True):
 
 def _settings() -> Settings:
     return Settings()
+
+
+def _require_llm(kabar, use_llm: bool | None) -> None:
+    if use_llm and kabar.engine.llm is None:
+        raise click.UsageError(
+            "--llm needs an LLM: set KABAR_LLM=openai (and KABAR_LLM_URL) or KABAR_LLM=llamacpp"
+        )
 
 
 def _build(data_dir: Path | None, show_progress: bool = True):
@@ -124,7 +137,10 @@ def index_cmd(
     out.print(
         f"[green]Indexed[/green] {report.added} new, {report.updated} changed, {report.unchanged} unchanged"
         + (f", {report.removed} removed" if report.removed else "")
-        + f" article(s); {report.chunks_embedded} chunk(s) embedded in {report.seconds:.1f} s."
+        + (f", {report.moved} moved" if report.moved else "")
+        + f" article(s); {report.chunks_embedded} chunk(s) embedded"
+        + (f" ({report.chunks_reused} reused)" if report.chunks_reused else "")
+        + f" in {report.seconds:.1f} s."
     )
     out.print(
         f"Index now holds {stats['articles']} article(s), {stats['chunks']} chunk(s) in {stats['data_dir']}."
@@ -140,38 +156,52 @@ def index_cmd(
 )
 @click.option("--top-k", type=click.IntRange(1, 50), default=None, help="Passages to retrieve.")
 @click.option("--timings", is_flag=True, help="Show how long retrieval and answering took.")
+@llm_option
 @data_dir_option
-def ask(question: str, as_json: bool, top_k: int | None, timings: bool, data_dir: Path | None) -> None:
+def ask(
+    question: str,
+    as_json: bool,
+    top_k: int | None,
+    timings: bool,
+    use_llm: bool | None,
+    data_dir: Path | None,
+) -> None:
     """Answer QUESTION from the indexed articles; `-` reads one question per line from stdin."""
-    from bot.render import print_answer
+    from bot.render import StreamPrinter, print_answer
 
     kabar = _build(data_dir, show_progress=not as_json)
     kabar.store.require_nonempty()
+    _require_llm(kabar, use_llm)
     questions = (line.strip() for line in sys.stdin) if question == "-" else iter([question])
     out = Console()
     for q in questions:
         if not q:
             continue
-        answer = kabar.engine.answer(q, top_k=top_k)
+        if question == "-" and not as_json:
+            out.rule(q)
+        stream = None if as_json else StreamPrinter(out)
+        answer = kabar.engine.answer(q, top_k=top_k, use_llm=use_llm, on_token=stream)
         if as_json:
             click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
         else:
-            if question == "-":
-                out.rule(q)
+            if stream:
+                stream.end()
             print_answer(out, answer, timings)
     kabar.close()
 
 
 @cli.command()
 @click.option("--top-k", type=click.IntRange(1, 50), default=None, help="Passages to retrieve.")
+@llm_option
 @data_dir_option
-def chat(top_k: int | None, data_dir: Path | None) -> None:
+def chat(top_k: int | None, use_llm: bool | None, data_dir: Path | None) -> None:
     """Chat: ask questions and follow-ups; /new starts over, /quit (or Ctrl-D) leaves."""
     from bot.engine import Turn
-    from bot.render import print_answer
+    from bot.render import StreamPrinter, print_answer
 
     kabar = _build(data_dir)
     kabar.store.require_nonempty()
+    _require_llm(kabar, use_llm)
     out = Console()
     out.print("[bold]Kabar[/bold] — ask about the indexed articles. /new starts over, /quit leaves.")
     history: list[Turn] = []
@@ -191,7 +221,9 @@ def chat(top_k: int | None, data_dir: Path | None) -> None:
             history.clear()
             out.print("[dim]New conversation.[/dim]")
             continue
-        answer = kabar.engine.answer(question, history, top_k=top_k)
+        stream = StreamPrinter(out)
+        answer = kabar.engine.answer(question, history, top_k=top_k, use_llm=use_llm, on_token=stream)
+        stream.end()
         print_answer(out, answer)
         history.append(Turn(question, answer))
         del history[: -kabar.settings.history_turns]
@@ -229,6 +261,12 @@ def stats(as_json: bool, data_dir: Path | None) -> None:
 from bot.discordbot.command import discord_cmd  # noqa: E402  (registered after the group exists)
 
 cli.add_command(discord_cmd)
+
+
+from bot.cli_watch import remove_cmd, watch_cmd  # noqa: E402
+
+cli.add_command(watch_cmd)
+cli.add_command(remove_cmd)
 
 
 def main() -> None:

@@ -7,13 +7,20 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import prompts
 from bot.extractive import SentenceScorer, Support, SupportWeights, select
 from bot.lang import detect_language
+from index.errors import KabarError
 from index.keyword import tokenize
 from index.search import Searcher
 from index.types import Answer, Citation
+
+if TYPE_CHECKING:
+    from bot.generate import Generator
+    from bot.llm import LLM, OnToken
+    from bot.verify import VerifyParams
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +51,10 @@ def standalone_question(question: str, history: Sequence[Turn]) -> str:
     return question
 
 
+class LLMNotConfigured(KabarError):
+    """An LLM answer was asked for but KABAR_LLM is none."""
+
+
 class Engine:
     """Retrieves passages and builds a cited answer, or refuses when the articles do not support one."""
 
@@ -54,14 +65,45 @@ class Engine:
         top_k: int = 5,
         weights: SupportWeights | None = None,
         max_sentences: int = 3,
+        llm: LLM | None = None,
+        verify: VerifyParams | None = None,
     ):
         self.searcher = searcher
         self.top_k = top_k
         self.scorer = SentenceScorer(searcher.embedder, weights)
         self.max_sentences = max_sentences
+        self.llm = llm
+        self.generator: Generator | None = None
+        if llm is not None:
+            from bot.generate import Generator
+            from bot.verify import Verifier
 
-    def answer(self, question: str, history: Sequence[Turn] = (), top_k: int | None = None) -> Answer:
-        """Answer one question; `history` holds the earlier turns of the same conversation."""
+            verifier = Verifier(searcher.embedder, verify, vectors=self.scorer._vectors)
+            self.generator = Generator(llm, searcher, verifier, self._extractive, top_k=top_k)
+
+    def answer(
+        self,
+        question: str,
+        history: Sequence[Turn] = (),
+        top_k: int | None = None,
+        use_llm: bool | None = None,
+        on_token: OnToken | None = None,
+    ) -> Answer:
+        """Answer one question; `history` holds the earlier turns of the same conversation.
+
+        With an LLM (the default when one is configured; `use_llm` overrides) the answer is generated and
+        its citations verified, streamed to `on_token` as it comes; otherwise it is extractive.
+        """
+        if use_llm is None:
+            use_llm = self.generator is not None
+        if use_llm:
+            if self.generator is None:
+                raise LLMNotConfigured("no LLM is configured: set KABAR_LLM=openai or KABAR_LLM=llamacpp")
+            self.generator.searcher = self.searcher  # whoever swapped engine.searcher (eval) is seen
+            return self.generator.answer(question, history, top_k, on_token)
+        return self._extractive(question, history, top_k)
+
+    def _extractive(self, question: str, history: Sequence[Turn] = (), top_k: int | None = None) -> Answer:
         t0 = time.perf_counter()
         question = question.strip()
         language = detect_language(question, default=history[-1].answer.language if history else "id")

@@ -22,7 +22,12 @@ def source_line(c: Citation) -> str:
 def render_answer(answer: Answer) -> Group:
     """The answer text, then one panel per source: title, who and when, the quote, where it lives."""
     style = "yellow" if answer.refused else "bold"
-    items: list = [Text(answer.answer, style=style)]
+    items: list = [Text(answer.notice, style="dim yellow")] if answer.notice else []
+    items.append(Text(answer.answer, style=style))
+    if answer.dropped_sentences:
+        items.append(
+            Text(f"({answer.dropped_sentences} unsupported sentence(s) removed by verification)", style="dim")
+        )
     for c in answer.citations:
         title = c.title or (c.path.rsplit("/", 1)[-1].split("#")[0] if c.path else c.article_id)
         body = Text()
@@ -44,6 +49,25 @@ def print_answer(console: Console, answer: Answer, timings: bool = False) -> Non
         console.print(
             f"[dim]retrieve {t.get('retrieve', 0):.0f} ms · answer {t.get('answer', 0):.0f} ms[/dim]"
         )
+
+
+class StreamPrinter:
+    """The `on_token` callback of a streamed LLM answer: prints the draft, dimmed, as it comes."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.started = False
+
+    def __call__(self, piece: str) -> None:
+        self.console.print(piece, end="", style="dim", markup=False, highlight=False, soft_wrap=True)
+        self.started = True
+
+    def end(self) -> None:
+        """Close the draft; the verified answer is printed next."""
+        if self.started:
+            self.console.print()
+            self.console.rule("[dim]verified[/dim]", style="dim")
+        self.started = False
 
 
 def stats_table(stats: dict) -> Table:

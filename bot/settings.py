@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from platformdirs import user_cache_dir, user_data_dir
 from pydantic import Field, SecretStr
@@ -100,6 +101,34 @@ class Settings(BaseSettings):
     discord_memory_turns: int = Field(
         6, ge=0, le=50, description="Earlier turns remembered per thread or reply chain for follow-ups."
     )
+    discord_watch: bool = Field(
+        False,
+        description="Run the corpus watcher inside the bot: re-index the corpus folders after changes settle "
+        "(deleted files are pruned), as `kabar watch` does.",
+    )
+
+    # --- LLM answers (issue 6, docs/llm.md) ----------------------------------------------------------
+    llm: Literal["none", "openai", "llamacpp"] = Field(
+        "none",
+        description="Answer mode: none (extractive, no LLM), openai (an OpenAI-compatible server at "
+        "KABAR_LLM_URL) or llamacpp (the GGUF file KABAR_LLM_GGUF; needs kabar[llamacpp]).",
+    )
+    llm_url: str = Field(
+        "http://localhost:11434/v1",
+        description="Base URL of the chat-completions server, as OpenAI clients take it (Ollama: "
+        "http://localhost:11434/v1, llama.cpp server: http://localhost:8080/v1).",
+    )
+    llm_model: str = Field("", description="Model name sent to the server (e.g. qwen2.5:7b-instruct).")
+    llm_api_key: SecretStr | None = Field(None, description="API key for the server, if any (never logged).")
+    llm_gguf: Path | None = Field(None, description="GGUF model file for KABAR_LLM=llamacpp.")
+    llm_timeout: float = Field(30.0, gt=0, description="Seconds one LLM request may take.")
+    llm_budget: float = Field(
+        60.0, gt=0, description="Seconds per LLM call, retries included; then the extractive answer."
+    )
+    llm_retries: int = Field(2, ge=0, le=10, description="Retries of a failed LLM request within the budget.")
+    llm_temperature: float = Field(0.1, ge=0, le=2, description="Sampling temperature.")
+    llm_max_tokens: int = Field(512, ge=16, description="Longest reply, in tokens.")
+    llm_context: int = Field(4096, ge=512, description="Context window of the llama.cpp model, in tokens.")
 
     def data_dir(self, override: Path | None = None) -> Path:
         """The data directory in force (`--data-dir` wins over KABAR_HOME)."""

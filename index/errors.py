@@ -24,3 +24,7 @@ class ModelBuildError(KabarError):
 
 class IndexEmptyError(KabarError):
     """Nothing has been indexed yet."""
+
+
+class IndexLockedError(KabarError):
+    """Another process is writing to the index."""

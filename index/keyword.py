@@ -7,7 +7,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -49,11 +49,16 @@ def tokenize(text: str, *, stem: bool = True) -> list[str]:
 
 
 class KeywordIndex:
-    """BM25 over chunks; saved in versioned folders so readers never see a half-written index."""
+    """BM25 over chunks; saved in versioned folders so readers never see a half-written index.
 
-    def __init__(self, chunk_ids: Sequence[str], bm25=None):
+    A version is either a full index or, after removals, a pointer to a base version plus the chunk ids
+    removed since (skipped at search time), so removing an article does not rebuild the whole index.
+    """
+
+    def __init__(self, chunk_ids: Sequence[str], bm25=None, removed: Iterable[str] = ()):
         self.chunk_ids = list(chunk_ids)
         self._bm25 = bm25
+        self.removed = frozenset(removed)
 
     @classmethod
     def build(cls, chunk_ids: Sequence[str], texts: Sequence[str]) -> KeywordIndex:
@@ -75,10 +80,12 @@ class KeywordIndex:
         if not tokens:
             return []
         scores = self._bm25.get_scores(tokens)
-        k = min(k, len(scores))
+        want = k
+        k = min(k + len(self.removed), len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
-        return [(self.chunk_ids[i], float(scores[i])) for i in top if scores[i] > 0]
+        hits = [(self.chunk_ids[i], float(scores[i])) for i in top if scores[i] > 0]
+        return [(cid, s) for cid, s in hits if cid not in self.removed][:want]
 
     def save(self, root: Path, version: int) -> None:
         """Write as version `version`, then switch the `current` pointer atomically."""
@@ -95,9 +102,30 @@ class KeywordIndex:
         pointer = root / "current.tmp"
         pointer.write_text(str(version), encoding="utf-8")
         os.replace(pointer, root / "current")
-        for old in root.glob("v*"):  # keep the previous version for readers still holding it
-            if old.name not in (f"v{version}", f"v{version - 1}"):
-                shutil.rmtree(old, ignore_errors=True)
+        _prune_versions(root, version)
+
+    @classmethod
+    def publish_removal(cls, root: Path, chunk_ids: Iterable[str]) -> int | None:
+        """Publish a new version without `chunk_ids`, over the current one's BM25; None when none exists."""
+        current = cls.current_version(root)
+        if current is None:
+            return None
+        base, removed = _version_parts(root, current)
+        version = current + 1
+        tmp = root / f".tmp-v{version}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        (tmp / "base.json").write_text(
+            json.dumps({"base": base, "removed": sorted(removed | set(chunk_ids))}), encoding="utf-8"
+        )
+        target = root / f"v{version}"
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+        pointer = root / "current.tmp"
+        pointer.write_text(str(version), encoding="utf-8")
+        os.replace(pointer, root / "current")
+        _prune_versions(root, version)
+        return version
 
     @staticmethod
     def current_version(root: Path) -> int | None:
@@ -115,10 +143,33 @@ class KeywordIndex:
         version = cls.current_version(root)
         if version is None:
             return cls([]), None
-        folder = root / f"v{version}"
+        base, removed = _version_parts(root, version)
+        folder = root / f"v{base}"
         chunk_ids = json.loads((folder / "chunk_ids.json").read_text(encoding="utf-8"))
         bm25 = bm25s.BM25.load(str(folder / "bm25")) if chunk_ids else None
-        return cls(chunk_ids, bm25), version
+        return cls(chunk_ids, bm25, removed), version
 
     def __len__(self) -> int:
-        return len(self.chunk_ids)
+        return len(self.chunk_ids) - len(self.removed)
+
+    def ids(self) -> list[str]:
+        """The chunk ids the index can return."""
+        return [c for c in self.chunk_ids if c not in self.removed]
+
+
+def _version_parts(root: Path, version: int) -> tuple[int, frozenset[str]]:
+    """(version holding the BM25 data, chunk ids removed since) of a saved version."""
+    pointer = root / f"v{version}" / "base.json"
+    if not pointer.exists():
+        return version, frozenset()
+    data = json.loads(pointer.read_text(encoding="utf-8"))
+    return int(data["base"]), frozenset(data["removed"])
+
+
+def _prune_versions(root: Path, version: int) -> None:
+    """Drop old versions; keep the previous one for readers still holding it, and the bases both use."""
+    keep = {version, version - 1}
+    keep |= {_version_parts(root, v)[0] for v in list(keep) if (root / f"v{v}").exists()}
+    for old in root.glob("v*"):
+        if old.name not in {f"v{v}" for v in keep}:
+            shutil.rmtree(old, ignore_errors=True)

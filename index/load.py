@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import hashlib
 import io
 import json
 import logging
 import re
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,16 +45,50 @@ def load_articles(paths: Iterable[Path | str], on_skip: OnSkip | None = None) ->
     """Articles from files and folders (recursively, sorted, hidden ones skipped), streamed."""
     skip = on_skip or _log_skip
     seen: dict[str, str] = {}  # article_id -> path it was first loaded from
+    for path in corpus_files(paths, skip):
+        for item in load_file(path, skip):
+            if isinstance(item, LoadError):
+                skip(item.path, item.reason)
+            elif isinstance(item, Unchanged):
+                continue  # not asked for: never yielded here
+            elif item.article_id in seen:
+                skip(item.path or str(path), f"duplicate of {seen[item.article_id]}")
+            else:
+                seen[item.article_id] = item.path or str(path)
+                yield item
+
+
+def corpus_files(paths: Iterable[Path | str], on_skip: OnSkip | None = None) -> Iterator[Path]:
+    """The files under `paths` (recursively, sorted, hidden ones skipped); a missing path is reported."""
+    skip = on_skip or _log_skip
     for root in paths:
-        for path in _files(Path(root), skip, set()):
-            for item in _load_file(path, skip):
-                if isinstance(item, LoadError):
-                    skip(item.path, item.reason)
-                elif item.article_id in seen:
-                    skip(item.path or str(path), f"duplicate of {seen[item.article_id]}")
-                else:
-                    seen[item.article_id] = item.path or str(path)
-                    yield item
+        yield from _files(Path(root), skip, set())
+
+
+def load_file(
+    path: Path, on_skip: OnSkip | None = None, known: Container[str] = ()
+) -> Iterator[Article | LoadError | Unchanged]:
+    """The articles of one file, and a LoadError for each part that cannot be used (not raised).
+
+    A file (or JSON Lines record) whose raw hash is in `known` is not parsed again: it yields `Unchanged`.
+    Every Article carries the raw hash of what it was read from.
+    """
+    yield from _load_file(path, on_skip or _log_skip, known)
+
+
+RAW_VERSION = b"kabar-clean-1\n"  # changes when cleaning would turn the same bytes into another article
+
+
+def raw_hash(data: bytes) -> str:
+    """Hash of the raw bytes an article is read from (a file, or one JSON Lines record)."""
+    return hashlib.sha256(RAW_VERSION + data).hexdigest()[:32]
+
+
+@dataclass
+class Unchanged:
+    """A file or record with a known raw hash: what it holds is indexed already."""
+
+    raw_hash: str
 
 
 def _log_skip(path: str, reason: str) -> None:
@@ -78,21 +114,34 @@ def _suffix(path: Path) -> str:
     return next((s for s in SUFFIXES if name.endswith(s)), path.suffix.lower())
 
 
-def _load_file(path: Path, skip: OnSkip) -> Iterator[Article | LoadError]:
+def _load_file(
+    path: Path, skip: OnSkip, known: Container[str] = ()
+) -> Iterator[Article | LoadError | Unchanged]:
     suffix = _suffix(path)
     try:
         if suffix == ".jsonl.gz" or suffix == ".jsonl":
-            yield from _load_jsonl(path)
-        elif suffix == ".json":
-            yield from _load_json(path)
-        elif suffix in (".html", ".htm"):
-            yield _load_html(path)
-        elif suffix in (".md", ".markdown"):
-            yield _load_markdown(path)
-        elif suffix == ".txt":
-            yield _load_txt(path)
-        else:
+            yield from _load_jsonl(path, known)
+            return
+        if suffix not in (".json", ".html", ".htm", ".md", ".markdown", ".txt"):
             skip(str(path), f"unsupported file type '{suffix or path.name}'")
+            return
+        digest = raw_hash(path.read_bytes())
+        if digest in known:
+            yield Unchanged(digest)
+            return
+        items: Iterable[Article | LoadError]
+        if suffix == ".json":
+            items = _load_json(path)
+        elif suffix in (".html", ".htm"):
+            items = [_load_html(path)]
+        elif suffix in (".md", ".markdown"):
+            items = [_load_markdown(path)]
+        else:
+            items = [_load_txt(path)]
+        for item in items:
+            if isinstance(item, Article):
+                item.raw_hash = digest
+            yield item
     except LoadError as e:
         yield e
     except OSError as e:
@@ -360,14 +409,21 @@ def _file_day_first(path: Path) -> bool | None:
     return slashed_order(dates)
 
 
-def _load_jsonl(path: Path) -> Iterator[Article | LoadError]:
-    day_first = _file_day_first(path)
+def _load_jsonl(path: Path, known: Container[str] = ()) -> Iterator[Article | LoadError | Unchanged]:
+    day_first: bool | None = None
+    first_new = True
     lineno = 0
     try:
         with _open(path) as f:
             for lineno, raw in enumerate(f, 1):
                 if not raw.strip():
                     continue
+                digest = raw_hash(raw.rstrip(b"\r\n"))
+                if digest in known:
+                    yield Unchanged(digest)
+                    continue
+                if first_new:  # only a file with new records needs its date order
+                    day_first, first_new = _file_day_first(path), False
                 where = f"{path}:{lineno}"
                 try:
                     record = json.loads(raw.decode("utf-8-sig"))
@@ -377,7 +433,10 @@ def _load_jsonl(path: Path) -> Iterator[Article | LoadError]:
                 except json.JSONDecodeError as e:
                     yield LoadError(where, f"invalid JSON at column {e.colno}: {e.msg}")
                     continue
-                yield _from_record(record, str(path), where, day_first)
+                item = _from_record(record, str(path), where, day_first)
+                if isinstance(item, Article):
+                    item.raw_hash = digest
+                yield item
     except (EOFError, zlib.error, gzip.BadGzipFile) as e:
         yield LoadError(f"{path}:{lineno + 1}", f"corrupt gzip data, rest of file skipped ({e})")
 

@@ -50,10 +50,23 @@ class Searcher:
     @property
     def keyword(self) -> KeywordIndex:
         """The current keyword index, reloaded if a writer published a new version."""
-        version = KeywordIndex.current_version(self._kw_root)
-        if self._keyword is None or version != self._kw_version:
-            self._keyword, self._kw_version = KeywordIndex.load(self._kw_root)
+        self.refresh()
+        assert self._keyword is not None
         return self._keyword
+
+    def refresh(self) -> bool:
+        """Pick up a finished re-index (a new keyword version): reload keywords, reopen the vectors."""
+        version = KeywordIndex.current_version(self._kw_root)
+        if self._keyword is not None and version == self._kw_version:
+            return False
+        if self._keyword is not None:
+            # another process may have written the vectors: Chroma only sees them when reopened
+            self.store.refresh()
+        try:
+            self._keyword, self._kw_version = KeywordIndex.load(self._kw_root)
+        except FileNotFoundError:  # two newer versions were published while loading: take the newest
+            self._keyword, self._kw_version = KeywordIndex.load(self._kw_root)
+        return True
 
     def search(self, query: str, top_k: int = 5, query_vector: np.ndarray | None = None) -> SearchResult:
         """The top_k passages for a query, best first."""
@@ -61,6 +74,7 @@ class Searcher:
         qv = query_vector if query_vector is not None else self.embedder.embed_queries([query])[0]
         t1 = time.perf_counter()
         p = self.params
+        self.refresh()
         dense = self.store.dense_search(qv, p.depth)
         t2 = time.perf_counter()
         keyword = self.keyword.search(query, p.depth)

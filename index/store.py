@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from index.errors import IndexEmptyError, KabarError, ModelMismatchError
+from index.errors import IndexEmptyError, IndexLockedError, ModelMismatchError
 from index.types import Article, Chunk, Passage, content_hash
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 COLLECTION = "kabar_chunks"
 # Exact-enough HNSW: Chroma's defaults (ef_search 100, M 16) lose ~2 points of recall against brute force
 # even at a few thousand chunks; a wider search costs well under a millisecond at our sizes.
-HNSW = {"space": "cosine", "ef_construction": 200, "max_neighbors": 32, "ef_search": 256}
+HNSW: dict[str, Any] = {"space": "cosine", "ef_construction": 200, "max_neighbors": 32, "ef_search": 256}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -36,6 +37,21 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_by_article ON chunks (article_id, chunk_no);
 """
 
+# Columns added after the first release: (table, column, type, how to fill it in an older index).
+_MIGRATIONS = [
+    ("articles", "origin", "TEXT", "UPDATE articles SET origin = path WHERE origin IS NULL"),
+    ("chunks", "vector_id", "TEXT", "UPDATE chunks SET vector_id = chunk_id WHERE vector_id IS NULL"),
+    ("articles", "raw_hash", "TEXT", "SELECT 1"),  # unknown in an older index: such articles are parsed
+]
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS chunks_by_hash ON chunks (text_hash);
+CREATE INDEX IF NOT EXISTS articles_by_origin ON articles (origin);
+"""
+
+# Data dirs (Chroma paths) that a Store of this process is writing to: see `Store.refresh`.
+_WRITING_HERE: Counter[str] = Counter()
+_SQL_BATCH = 900  # bound variables per statement
+_VECTOR_BATCH = 1000
 _ARTICLE_FIELDS = ("title", "publisher", "source", "date", "url", "path")
 
 
@@ -48,21 +64,38 @@ def quiet_chroma() -> Any:
 
 
 class Store:
-    """One Kabar index in a data directory; `open` checks it was built with the same embedding model."""
+    """One Kabar index in a data directory; `open` checks it was built with the same embedding model.
+
+    Write order (what makes a kill -9 harmless): vectors are added to Chroma first, then the registry
+    changes in one SQLite transaction, then replaced vectors are deleted. Vector ids carry the hash of the
+    text they embed (`chunk_id#hash`), so a vector is never overwritten with another text's; whatever a crash
+    leaves in Chroma that the registry does not name is an orphan that `reconcile` drops.
+    """
 
     def __init__(self, data_dir: Path, embed_model: str | None = None, dim: int = 0):
         self.data_dir = data_dir
-        self.embed_model = embed_model
+        self.embed_model: str = embed_model or ""
         self.dim = dim
         data_dir.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(data_dir / "kabar.sqlite", timeout=30, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(_SCHEMA)
-        if embed_model is None:  # a reader that only looks (stats): take the index as it is
+        self._migrate()
+        if not embed_model:  # a reader that only looks (stats): take the index as it is
             self.embed_model = self.meta("embed_model") or ""
             self.dim = int(self.meta("dim") or 0)
         self._check_model()
         self._vector_store: Any = None
+        self._writing = False
+
+    def _migrate(self) -> None:
+        with self.db:
+            for table, column, kind, fill in _MIGRATIONS:
+                names = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+                if column not in names:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+                    self.db.execute(fill)
+            self.db.executescript(_INDEXES)
 
     # --- model bookkeeping -------------------------------------------------------------------------
     def _check_model(self) -> None:
@@ -85,6 +118,10 @@ class Store:
         """Set a meta value (caller commits)."""
         self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
+    def registry_version(self) -> int:
+        """Counter bumped by every registry change: the keyword index records the one it was built from."""
+        return int(self.meta("registry_version") or 0)
+
     # --- vectors -----------------------------------------------------------------------------------
     @property
     def vector_store(self) -> Any:
@@ -93,13 +130,33 @@ class Store:
             import chromadb
             from llama_index.vector_stores.chroma import ChromaVectorStore
 
-            client = chromadb.PersistentClient(path=str(self.data_dir / "chroma"), settings=quiet_chroma())
+            client = chromadb.PersistentClient(path=self._chroma_path, settings=quiet_chroma())
             # embedding_function=None: we embed ourselves; Chroma's default would download an ONNX model.
             collection = client.get_or_create_collection(
-                COLLECTION, configuration={"hnsw": HNSW}, embedding_function=None
+                COLLECTION,
+                configuration={"hnsw": HNSW},  # type: ignore[arg-type]
+                embedding_function=None,
             )
             self._vector_store = ChromaVectorStore(chroma_collection=collection)
         return self._vector_store
+
+    @property
+    def _chroma_path(self) -> str:
+        return str(self.data_dir / "chroma")
+
+    def refresh(self) -> None:
+        """Reopen the vector store from disk, to see what another process wrote.
+
+        Chroma caches one client system per path and process, and its in-memory HNSW index does not see
+        other processes' additions: the cached system is dropped so that the next use loads afresh.
+        """
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        if _WRITING_HERE[self._chroma_path]:
+            return  # a writer in this process shares the cached system, which sees its writes
+        SharedSystemClient._identifier_to_system.pop(self._chroma_path, None)
+        SharedSystemClient._identifier_to_refcount.pop(self._chroma_path, None)
+        self._vector_store = None
 
     def dense_search(self, query_vec: np.ndarray, k: int) -> list[tuple[str, float]]:
         """Top-k (chunk_id, cosine similarity) by the vector store."""
@@ -112,113 +169,196 @@ class Store:
         res = self.vector_store.query(q)
         # llama-index reports exp(-distance); Chroma's cosine distance is 1 - cos.
         return [
-            (i, 1.0 + float(np.log(s))) for i, s in zip(res.ids or [], res.similarities or [], strict=True)
+            (chunk_of(i), 1.0 + float(np.log(s)))
+            for i, s in zip(res.ids or [], res.similarities or [], strict=True)
         ]
 
     def vectors(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored vectors of some chunks (so answers never re-embed what was indexed)."""
-        if not chunk_ids:
+        rows = self._select("SELECT vector_id FROM chunks WHERE chunk_id IN ({})", list(chunk_ids))
+        return {chunk_of(v): vec for v, vec in self._fetch_vectors([r[0] for r in rows]).items()}
+
+    def reusable_vectors(self, text_hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        """text hash -> a stored vector of a chunk with exactly that embed text (reused, not re-embedded)."""
+        rows = self._select(
+            "SELECT text_hash, vector_id FROM chunks WHERE text_hash IN ({})", list(text_hashes)
+        )
+        by_vector = {vid: h for h, vid in rows}
+        return {by_vector[v]: vec for v, vec in self._fetch_vectors(list(by_vector)).items()}
+
+    def _fetch_vectors(self, vector_ids: list[str]) -> dict[str, np.ndarray]:
+        if not vector_ids:
             return {}
-        got = self.vector_store._collection.get(ids=list(chunk_ids), include=["embeddings"])
+        got = self.vector_store._collection.get(ids=vector_ids, include=["embeddings"])
         return {
             i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], got["embeddings"], strict=True)
         }
 
+    def _select(self, sql: str, values: list[str]) -> list[tuple]:
+        rows: list[tuple] = []
+        for i in range(0, len(values), _SQL_BATCH):
+            part = values[i : i + _SQL_BATCH]
+            rows += self.db.execute(sql.format(",".join("?" * len(part))), part).fetchall()
+        return rows
+
     # --- writing -----------------------------------------------------------------------------------
     def add_article(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         """Store one article's chunks and vectors, replacing any earlier version of it."""
+        self.write([(article, chunks, vectors)])
+
+    def write(
+        self,
+        items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]],
+        remove: Sequence[str] = (),
+        origins: dict[str, str] | None = None,
+    ) -> int:
+        """Store articles (replacing earlier versions) and remove others, as one registry transaction.
+
+        `origins` maps article ids to the source file they were read from (default: `article.path`).
+        Returns the number of chunks removed or replaced.
+        """
         from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
-        if self.meta("embed_model") is None:
-            self.set_meta("embed_model", self.embed_model)
-            self.set_meta("dim", str(self.dim))
-        old = [
-            r[0]
-            for r in self.db.execute(
-                "SELECT chunk_id FROM chunks WHERE article_id = ?", (article.article_id,)
-            )
-        ]
-        stale = sorted(set(old) - {c.chunk_id for c in chunks})
-        if stale:
-            self.vector_store.delete_nodes(node_ids=stale)
-        nodes = [
-            TextNode(
-                id_=c.chunk_id,
-                text=c.text,
-                embedding=vectors[i].tolist(),
-                metadata=_node_meta(article, c),
-                relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=article.article_id)},
-            )
-            for i, c in enumerate(chunks)
-        ]
+        origins = origins or {}
+        if not self._writing:
+            self._writing = True
+            _WRITING_HERE[self._chroma_path] += 1
+        replaced = sorted({a.article_id for a, _, _ in items} | set(remove))
+        old = {r[0] for r in self._select("SELECT vector_id FROM chunks WHERE article_id IN ({})", replaced)}
+        rows, nodes = [], []
+        for article, chunks, vectors in items:
+            for i, c in enumerate(chunks):
+                text_hash = content_hash(c.embed_text)
+                vid = vector_id(c.chunk_id, text_hash)
+                rows.append((c.chunk_id, article.article_id, c.chunk_no, c.text, text_hash, _spans(c), vid))
+                if vid in old:
+                    continue  # the same chunk with the same text is stored already
+                nodes.append(
+                    TextNode(
+                        id_=vid,
+                        text=c.text,
+                        embedding=vectors[i].tolist(),
+                        metadata=_node_meta(article, c),
+                        relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=article.article_id)},
+                    )
+                )
+        if self.meta("dirty") is None:  # until a run completes, a crash may leave unregistered vectors
+            with self.db:
+                self.set_meta("dirty", "1")
         if nodes:
-            # upsert semantics: delete then add, so a re-run after a crash never duplicates ids
-            self.vector_store.delete_nodes(node_ids=[n.node_id for n in nodes])
-            self.vector_store.add(nodes)
+            # delete first: a vector left by a crashed run under the same id must not be duplicated
+            for i in range(0, len(nodes), _VECTOR_BATCH):  # Chroma rejects calls over its max batch size
+                some = nodes[i : i + _VECTOR_BATCH]
+                self.vector_store.delete_nodes(node_ids=[n.node_id for n in some])
+                self.vector_store.add(some)
         with self.db:
-            self.db.execute("DELETE FROM chunks WHERE article_id = ?", (article.article_id,))
+            if self.meta("embed_model") is None:
+                self.set_meta("embed_model", self.embed_model)
+                self.set_meta("dim", str(self.dim))
+            for i in range(0, len(replaced), _SQL_BATCH):
+                part = replaced[i : i + _SQL_BATCH]
+                marks = ",".join("?" * len(part))
+                self.db.execute(f"DELETE FROM chunks WHERE article_id IN ({marks})", part)
+                self.db.execute(f"DELETE FROM articles WHERE article_id IN ({marks})", part)
+            self.db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
             self.db.executemany(
-                "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
-                        c.chunk_id,
-                        article.article_id,
-                        c.chunk_no,
-                        c.text,
-                        content_hash(c.embed_text),
-                        json.dumps([[s.paragraph, s.index, s.start, s.end] for s in c.sentences]),
+                        a.article_id,
+                        a.content_hash,
+                        a.path,
+                        a.title,
+                        a.publisher,
+                        a.source,
+                        a.date,
+                        a.url,
+                        len(chunks),
+                        _now(),
+                        origins.get(a.article_id, a.path),
+                        a.raw_hash,
                     )
-                    for c in chunks
+                    for a, chunks, _ in items
                 ],
             )
-            self.db.execute(
-                "INSERT OR REPLACE INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    article.article_id,
-                    article.content_hash,
-                    article.path,
-                    article.title,
-                    article.publisher,
-                    article.source,
-                    article.date,
-                    article.url,
-                    len(chunks),
-                    _now(),
-                ),
-            )
+            self.set_meta("registry_version", str(self.registry_version() + 1))
+        stale = sorted(old - {r[-1] for r in rows})
+        if stale:
+            for i in range(0, len(stale), _VECTOR_BATCH):
+                self.vector_store.delete_nodes(node_ids=stale[i : i + _VECTOR_BATCH])
+        return len(old)
 
     def remove_article(self, article_id: str) -> int:
         """Remove an article from vectors and registry; returns the chunks removed."""
-        ids = [
-            r[0] for r in self.db.execute("SELECT chunk_id FROM chunks WHERE article_id = ?", (article_id,))
-        ]
-        if ids:
-            self.vector_store.delete_nodes(node_ids=ids)
-        with self.db:
-            self.db.execute("DELETE FROM chunks WHERE article_id = ?", (article_id,))
-            self.db.execute("DELETE FROM articles WHERE article_id = ?", (article_id,))
-        return len(ids)
+        return self.write([], remove=[article_id])
 
-    def mark_indexed(self, keyword_version: int) -> None:
+    def move(self, moves: Sequence[tuple[str, str, str | None, str | None]]) -> None:
+        """Record new (article_id, origin, path, raw hash) of articles whose file moved or was re-saved."""
+        if moves:
+            with self.db:
+                self.db.executemany(
+                    "UPDATE articles SET origin = ?, path = ?, raw_hash = ? WHERE article_id = ?",
+                    [(origin, path, raw, aid) for aid, origin, path, raw in moves],
+                )
+
+    def find(self, target: str) -> list[str]:
+        """Ids of the articles named by an article id, a file path or `path#doc_id`."""
+        candidates = {target, str(Path(target).expanduser().resolve())}
+        marks = ",".join("?" * len(candidates))
+        rows = self.db.execute(
+            "SELECT article_id FROM articles "
+            f"WHERE article_id = ? OR origin IN ({marks}) OR path IN ({marks})",
+            [target, *candidates, *candidates],
+        ).fetchall()
+        return sorted({r[0] for r in rows})
+
+    def mark_indexed(self, keyword_version: int, registry_version: int | None = None) -> None:
         """Record the finished run: its time and the keyword index version that matches it."""
         with self.db:
             self.set_meta("last_indexed", _now())
             self.set_meta("keyword_version", str(keyword_version))
+            if registry_version is not None:
+                self.set_meta("keyword_registry_version", str(registry_version))
+
+    def mark_clean(self) -> None:
+        """Record that every vector is registered (a run completed); `reconcile` is then not needed."""
+        if self.meta("dirty") is not None:
+            with self.db:
+                self.db.execute("DELETE FROM meta WHERE key = 'dirty'")
+
+    def keyword_stale(self) -> bool:
+        """Whether the registry changed since the keyword index was built (e.g. a run was killed)."""
+        return self.meta("keyword_registry_version") != str(self.registry_version())
 
     def reconcile(self) -> int:
         """Drop vectors that the registry does not know (left by a crash between the two writes)."""
-        known = {r[0] for r in self.db.execute("SELECT chunk_id FROM chunks")}
+        known = {r[0] for r in self.db.execute("SELECT vector_id FROM chunks")}
         stored = set(self.vector_store._collection.get(include=[])["ids"])
         orphans = sorted(stored - known)
         if orphans:
             log.info("removing %d orphan vectors", len(orphans))
-            self.vector_store.delete_nodes(node_ids=orphans)
+            for i in range(0, len(orphans), 5000):
+                self.vector_store.delete_nodes(node_ids=orphans[i : i + 5000])
         return len(orphans)
 
     # --- reading -----------------------------------------------------------------------------------
     def article_hashes(self) -> dict[str, str]:
         """article_id -> content hash of what is indexed."""
         return dict(self.db.execute("SELECT article_id, content_hash FROM articles"))
+
+    def indexed(self) -> dict[str, tuple[str, str | None, str | None, str | None]]:
+        """article_id -> (content hash, origin file, path, raw hash) of what is indexed."""
+        return {
+            r[0]: (r[1], r[2], r[3], r[4])
+            for r in self.db.execute("SELECT article_id, content_hash, origin, path, raw_hash FROM articles")
+        }
+
+    def chunk_ids(self, article_ids: Sequence[str]) -> list[str]:
+        """Ids of the chunks of some articles."""
+        return [
+            r[0]
+            for r in self._select("SELECT chunk_id FROM chunks WHERE article_id IN ({})", list(article_ids))
+        ]
 
     def all_chunks(self) -> tuple[list[str], list[str]]:
         """(chunk ids, title + text) of every chunk, in a stable order: what the keyword index reads."""
@@ -271,7 +411,24 @@ class Store:
 
     def close(self) -> None:
         """Close the registry connection."""
+        if self._writing:
+            self._writing = False
+            _WRITING_HERE[self._chroma_path] -= 1
         self.db.close()
+
+
+def vector_id(chunk_id: str, text_hash: str) -> str:
+    """Chroma id of a chunk's vector: the chunk id plus the hash of the text it embeds."""
+    return f"{chunk_id}#{text_hash[:16]}"
+
+
+def chunk_of(vector_id: str) -> str:
+    """The chunk id in a vector id (an index built before vector ids carried hashes used bare chunk ids)."""
+    return vector_id.split("#", 1)[0]
+
+
+def _spans(chunk: Chunk) -> str:
+    return json.dumps([[s.paragraph, s.index, s.start, s.end] for s in chunk.sentences])
 
 
 @contextmanager
@@ -282,7 +439,7 @@ def writer_lock(data_dir: Path) -> Iterator[None]:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise KabarError(
+            raise IndexLockedError(
                 f"Another `kabar index` is writing to {data_dir}; wait for it to finish and try again."
             ) from None
         try:

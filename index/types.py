@@ -24,6 +24,7 @@ class Article:
     date: str | None = None  # ISO date (YYYY-MM-DD) when known
     url: str | None = None
     path: str | None = None  # file it came from (plus "#doc_id" for JSON records)
+    raw_hash: str | None = None  # hash of the raw file or record it was read from (see index.load)
 
     @property
     def content_hash(self) -> str:
@@ -128,6 +129,9 @@ class Answer:
     mode: str = "extractive"
     standalone_question: str | None = None  # the question after follow-up resolution
     support: float | None = None  # support score of the best sentence (refusal compares it to a threshold)
+    notice: str | None = None  # e.g. why an LLM answer fell back to the extractive one
+    checked_sentences: int = 0  # LLM mode: answer sentences whose citations were verified
+    dropped_sentences: int = 0  # LLM mode: of those, removed for lacking a supporting citation
 
     def to_json(self) -> dict[str, Any]:
         """The `--json` contract."""
@@ -141,4 +145,7 @@ class Answer:
             "mode": self.mode,
             "standalone_question": self.standalone_question,
             "support": None if self.support is None else round(self.support, 4),
+            "notice": self.notice,
+            "checked_sentences": self.checked_sentences,
+            "dropped_sentences": self.dropped_sentences,
         }

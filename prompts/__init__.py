@@ -33,6 +33,11 @@ class Template:
 VARIABLES: dict[str, frozenset[str]] = {
     "extractive_frame": frozenset({"sentences"}),
     "refusal": frozenset(),
+    # LLM answers (bot/generate.py)
+    "system": frozenset(),
+    "answer": frozenset({"passages", "question"}),
+    "condense": frozenset({"history", "question"}),
+    "llm_notice": frozenset({"reason"}),
 }
 
 

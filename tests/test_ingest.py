@@ -44,9 +44,9 @@ def test_rerun_is_a_no_op_and_edits_replace(tmp_path: Path, corpus: Path, fake_e
     seed.write_text(
         seed.read_text(encoding="utf-8") + "\nArtikel ini diperbarui pada Selasa.\n", encoding="utf-8"
     )
-    edited = index_paths([corpus], store, fake_embedder, prune=True)
-    # the edited text is a new article id (ids are content-derived); --prune drops the old version
-    assert (edited.added, edited.removed) == (1, 1) and first.added == 1
+    edited = index_paths([corpus], store, fake_embedder)
+    # the edited text is a new article id (ids are content-derived) that replaces the file's old one
+    assert (edited.added, edited.updated, edited.removed) == (0, 1, 0) and first.added == 1
     assert store.stats()["articles"] == 1
     ids = store.vector_store._collection.get(include=[])["ids"]
     assert len(ids) == len(set(ids)) == store.stats()["chunks"]
@@ -60,3 +60,19 @@ def test_keyword_side_finds_seed_names_and_numbers(tmp_path: Path, corpus: Path,
         top = searcher.search(query, 3).passages[0]
         assert expected in top.text
         assert top.keyword is not None and top.keyword > 0
+
+
+def test_a_large_json_lines_corpus_is_embedded_in_batches(tmp_path: Path, fake_embedder) -> None:
+    corpus = tmp_path / "big.jsonl"
+    corpus.write_text(
+        "".join(
+            json.dumps({"doc_id": f"d{i}", "text": f"Berita nomor {i}. Isinya tentang hal {i} yang penting."})
+            + "\n"
+            for i in range(300)
+        ),
+        encoding="utf-8",
+    )
+    store = Store(tmp_path / "data", fake_embedder.name, fake_embedder.dim)
+    report = index_paths([corpus], store, fake_embedder, batch_chunks=64)
+    assert report.added == 300 and store.stats()["chunks"] == 300
+    assert max(len(batch) for batch in fake_embedder.calls) <= 64  # not the whole file in one go

@@ -64,3 +64,18 @@ def test_save_and_load_versions(tmp_path, small_index: KeywordIndex) -> None:
     assert loaded.search("Zinoviev", 1)[0][0] == "a:0"
     assert sorted(p.name for p in root.glob("v*")) == ["v2", "v3"]  # older ones pruned, previous kept
     assert not list(root.glob(".tmp-*"))
+
+
+def test_removal_publishes_a_version_over_the_same_bm25(tmp_path, small_index: KeywordIndex) -> None:
+    root = tmp_path / "kw"
+    assert KeywordIndex.publish_removal(root, ["a:0"]) is None  # nothing saved yet: caller rebuilds
+    small_index.save(root, 1)
+    assert KeywordIndex.publish_removal(root, ["a:0"]) == 2
+    assert KeywordIndex.publish_removal(root, ["a:1"]) == 3
+    assert KeywordIndex.publish_removal(root, ["a:2"]) == 4
+    loaded, version = KeywordIndex.load(root)
+    assert version == 4 and loaded.removed == {"a:0", "a:1", "a:2"}
+    assert all(cid not in loaded.removed for cid, _ in loaded.search("Zinoviev", 3))
+    assert len(loaded) == len(small_index) - 3 and "a:0" not in loaded.ids()
+    assert sorted(p.name for p in root.glob("v*")) == ["v1", "v3", "v4"]  # v1 holds the BM25 data
+    assert not (root / "v4" / "bm25").exists()

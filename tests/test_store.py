@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from index.errors import KabarError, ModelMismatchError
-from index.store import Store, writer_lock
+from index.store import Store, chunk_of, writer_lock
 from index.types import Article, Chunk, Sentence
 
 
@@ -27,7 +28,8 @@ def _add(store: Store, embedder, article_id: str, sentences: list[str]) -> None:
 
 
 def _vector_ids(store: Store) -> list[str]:
-    return sorted(store.vector_store._collection.get(include=[])["ids"])
+    """Chunk ids of the stored vectors (a vector id is `chunk_id#hash of its text`)."""
+    return sorted(chunk_of(i) for i in store.vector_store._collection.get(include=[])["ids"])
 
 
 def test_add_replace_remove_keeps_vectors_and_registry_in_step(tmp_path: Path, fake_embedder) -> None:
@@ -38,6 +40,9 @@ def test_add_replace_remove_keeps_vectors_and_registry_in_step(tmp_path: Path, f
     _add(store, fake_embedder, "a", ["Satu dua."])  # a shorter new version replaces every old chunk
     assert _vector_ids(store) == ["a:0", "b:0"]
     assert store.all_chunks()[0] == ["a:0", "b:0"]
+    _add(store, fake_embedder, "a", ["Satu tiga."])  # same chunk id, new text: a new vector id, old one gone
+    assert _vector_ids(store) == ["a:0", "b:0"]
+    assert store.passages([("a:0", 1.0)])[0].text == "Satu tiga."
     assert store.stats()["articles"] == 2 and store.stats()["chunks"] == 2
     assert store.remove_article("a") == 1
     assert _vector_ids(store) == ["b:0"]
@@ -86,3 +91,14 @@ def test_second_writer_gets_a_clear_error(tmp_path: Path) -> None:
                 pass
     with writer_lock(tmp_path):  # released after use
         pass
+
+
+def test_writes_more_vectors_than_chromas_max_batch(tmp_path: Path, fake_embedder) -> None:
+    store = Store(tmp_path, fake_embedder.name, fake_embedder.dim)
+    limit = store.vector_store._collection._client.get_max_batch_size()
+    sentences = [f"Kalimat nomor {i} tentang berita." for i in range(limit + 10)]
+    article, chunks = _article("big", sentences)
+    vectors = np.tile(fake_embedder.embed_passages(["x"]), (len(chunks), 1))
+    store.write([(article, chunks, vectors)])  # one Chroma call of this size would be rejected
+    assert store.stats()["chunks"] == len(chunks)
+    assert store.vector_store._collection.count() == len(chunks)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -16,6 +17,9 @@ from bot.discordbot.delivery import SourcesButton
 from bot.discordbot.errors import Refusal, handle_interaction_error
 from bot.discordbot.services import AnswerCache, Conversations, Cooldown, Worker
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from index.watch import CorpusWatcher
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +96,24 @@ class KabarBot(commands.Bot):
         self.answers = AnswerCache()
         self.progress_interval = progress_interval
         self.extension_names = tuple(extensions)
+        self.watcher: CorpusWatcher | None = None
 
     async def setup_hook(self) -> None:
         """Runs once after login, before connecting to the gateway."""
         await self.load_cogs()
         await self.sync_commands()
+        if self.settings.discord_watch:
+            from bot.discordbot.watching import corpus_watcher
+
+            self.watcher = corpus_watcher(self.worker)
+            self.watcher.start_thread()
+
+    async def close(self) -> None:
+        """Stop the corpus watcher (if running), then disconnect."""
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
+        await super().close()
 
     async def load_cogs(self) -> None:
         """Load every feature's cog and register the persistent "All sources" button."""

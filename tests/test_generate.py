@@ -1,0 +1,386 @@
+"""LLM answers end to end: a real Store (fake embedder), a real loopback chat server with scripted replies."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from conftest import SEED
+from llm_server import ChatServer, Reply
+
+from bot.engine import Engine, LLMNotConfigured, Turn
+from bot.llm import OpenAICompatible
+from bot.verify import (
+    MarkerHoldback,
+    VerifyParams,
+    claim_numbers,
+    normalize_markers,
+    numbers_of,
+    parse_claims,
+)
+from index.ingest import index_paths
+from index.load import load_articles
+from index.search import Searcher
+from index.store import Store
+from index.types import Answer
+
+ZINOVIEV = "duta besar Rusia untuk Korea Selatan, Georgiy Zinoviev"
+PESKOV = "Juru bicara Kremlin, Dmitry Peskov, mengatakan bahwa Moskow akan melanjutkan kerja sama tersebut"
+
+
+@pytest.fixture(scope="module")
+def searcher(tmp_path_factory: pytest.TempPathFactory) -> Searcher:
+    from conftest import FakeEmbedder
+
+    embedder = FakeEmbedder()
+    store = Store(tmp_path_factory.mktemp("gen-index"), embedder.name, embedder.dim)
+    index_paths([SEED], store, embedder)
+    return Searcher(store, embedder)
+
+
+@pytest.fixture(scope="module")
+def seed_text() -> str:
+    (article,) = load_articles([SEED])
+    return article.text
+
+
+@pytest.fixture
+def server() -> Iterator[ChatServer]:
+    s = ChatServer()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def engine(searcher: Searcher, server: ChatServer) -> Engine:
+    llm = OpenAICompatible(server.url, "m", timeout=1.0, budget=2.0, retries=1)
+    # the fake embedder's cosines run lower than e5's (its calibrated 1.5 is measured in bench/)
+    return Engine(searcher, llm=llm, verify=VerifyParams(min_support=1.2))
+
+
+def passage_no(body: dict[str, Any], phrase: str) -> int:
+    """The [n] the prompt gave the passage containing `phrase`."""
+    user = body["messages"][-1]["content"]
+    for block in re.split(r"\n\n(?=\[\d+\] )", user):
+        m = re.match(r"(?:.*\n)?\[(\d+)\] ", block)
+        if m and phrase in block:
+            return int(m.group(1))
+    raise AssertionError(f"{phrase!r} is in no passage")
+
+
+def other_no(body: dict[str, Any], phrase: str) -> int:
+    """A passage number whose passage does not contain `phrase`."""
+    user = body["messages"][-1]["content"]
+    numbers = [int(n) for n in re.findall(r"^\[(\d+)\] ", user, re.M)]
+    return next(n for n in numbers if n != passage_no(body, phrase))
+
+
+def replying(make: Callable[[dict[str, Any]], str], **kw: Any) -> Reply:
+    return Reply(respond=make, **kw)
+
+
+def test_correct_citation_is_kept_with_the_supporting_sentence_as_quote(
+    engine: Engine, server: ChatServer, seed_text: str
+) -> None:
+    server.script(
+        replying(
+            lambda b: (
+                f"Duta besar Rusia untuk Korea Selatan adalah Georgiy Zinoviev [{passage_no(b, ZINOVIEV)}]."
+            )
+        )
+    )
+    answer = engine.answer("Siapa duta besar Rusia untuk Korea Selatan?")
+    assert (answer.mode, answer.refused, answer.notice) == ("llm", False, None)
+    assert answer.answer == "Duta besar Rusia untuk Korea Selatan adalah Georgiy Zinoviev [1]."
+    (c,) = answer.citations
+    assert c.n == 1 and "Georgiy Zinoviev" in c.quote and c.quote in seed_text
+    assert c.date == "2024-10-21" and c.chunk_id and c.chunk_id.startswith(c.article_id)
+    assert (answer.checked_sentences, answer.dropped_sentences) == (1, 0)
+    system, user = server.requests[0]["messages"]
+    assert system["role"] == "system" and "NOT_IN_ARTICLES" in system["content"]
+    assert "bahasa Indonesia" in system["content"]  # the question's language
+    assert user["content"].startswith("Cuplikan:\n[1] ") and "Siapa duta besar" in user["content"]
+
+
+def test_out_of_range_markers_are_dropped(engine: Engine, server: ChatServer) -> None:
+    server.script(
+        replying(lambda b: f"Duta besar Rusia adalah Georgiy Zinoviev [{passage_no(b, ZINOVIEV)}, 9][0].")
+    )
+    answer = engine.answer("Siapa duta besar Rusia untuk Korea Selatan?")
+    assert answer.answer == "Duta besar Rusia adalah Georgiy Zinoviev [1]."
+    assert len(answer.citations) == 1 and answer.dropped_sentences == 0
+
+
+def test_invented_and_uncited_sentences_are_removed(engine: Engine, server: ChatServer) -> None:
+    def reply(b: dict[str, Any]) -> str:
+        n = passage_no(b, ZINOVIEV)
+        return (
+            f"Duta besar Rusia untuk Korea Selatan adalah Georgiy Zinoviev [{n}]. "
+            f"Zinoviev telah menjabat sejak tahun 2017 [{n}]. "  # a number the passage does not have
+            f"Ia juga bertemu Presiden Prabowo Subianto [{n}]. "  # a name the passage does not have
+            "Hubungan kedua negara sangat tegang."  # cites nothing
+        )
+
+    server.script(replying(reply))
+    answer = engine.answer("Siapa duta besar Rusia untuk Korea Selatan?")
+    assert not answer.refused
+    assert answer.answer == "Duta besar Rusia untuk Korea Selatan adalah Georgiy Zinoviev [1]."
+    assert (answer.checked_sentences, answer.dropped_sentences) == (4, 3)
+
+
+def test_citation_of_a_passage_that_does_not_support_it_is_removed(
+    engine: Engine, server: ChatServer
+) -> None:
+    server.script(replying(lambda b: f"{PESKOV} [{other_no(b, PESKOV)}]."))
+    answer = engine.answer("Apa kata juru bicara Kremlin Dmitry Peskov?")
+    assert answer.refused and answer.mode == "llm" and answer.citations == []
+    assert answer.dropped_sentences == 1
+    assert "tidak ada dalam artikel" in answer.answer  # the fixed refusal, in the question's language
+
+
+def test_a_sentence_keeps_only_its_supporting_markers(engine: Engine, server: ChatServer) -> None:
+    server.script(replying(lambda b: f"{PESKOV} [{other_no(b, PESKOV)}][{passage_no(b, PESKOV)}]."))
+    answer = engine.answer("Apa kata juru bicara Kremlin Dmitry Peskov?")
+    assert answer.answer == f"{PESKOV} [1]."
+    (c,) = answer.citations
+    assert "Dmitry Peskov" in c.quote
+
+
+@pytest.mark.parametrize(
+    ("reply", "language"),
+    [
+        ("NOT_IN_ARTICLES", "id"),
+        ("Maaf, informasi ini tidak ada dalam artikel yang diberikan.", "id"),
+        ("I cannot answer this from the passages.", "en"),
+    ],
+)
+def test_the_model_saying_it_cannot_answer_is_a_refusal(
+    engine: Engine, server: ChatServer, reply: str, language: str
+) -> None:
+    server.script(reply)
+    q = "Siapa pemenang Piala Dunia 2022?" if language == "id" else "Who won the 2022 World Cup?"
+    answer = engine.answer(q)
+    assert answer.refused and answer.mode == "llm" and answer.language == language
+    assert answer.citations == [] and answer.notice is None
+
+
+@pytest.mark.parametrize(
+    ("replies", "reason"),
+    [
+        ([Reply(status=500)] * 3, "HTTP 500"),
+        ([Reply("late", delay=1.5)] * 3, "timeout"),
+        ([Reply(raw=b"<html>oops</html>")] * 3, "malformed reply"),
+        (["Duta besarnya adalah Georgiy Zinoviev."], "no citations"),
+    ],
+    ids=["500", "timeout", "malformed", "no-markers"],
+)
+def test_llm_failures_fall_back_to_the_extractive_answer_with_a_notice(
+    engine: Engine, server: ChatServer, replies: list[Reply | str], reason: str
+) -> None:
+    server.script(*replies)
+    answer = engine.answer("Siapa duta besar Rusia untuk Korea Selatan?")
+    assert answer.mode == "extractive"
+    assert answer.notice is not None and f"({reason})" in answer.notice
+    assert answer.notice.startswith("Model bahasa")  # in the question's language
+    expected = engine.answer("Siapa duta besar Rusia untuk Korea Selatan?", use_llm=False)
+    assert (answer.answer, answer.refused) == (expected.answer, expected.refused)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5])
+def test_streaming_holds_back_partial_markers(engine: Engine, server: ChatServer, size: int) -> None:
+    def reply(b: dict[str, Any]) -> str:
+        n = passage_no(b, ZINOVIEV)
+        return f"Duta besar Rusia adalah Georgiy Zinoviev [{n}, {n}] dan [{n}]."
+
+    server.script(Reply(respond=reply, piece_size=size))
+    streamed: list[str] = []
+    answer = engine.answer("Siapa duta besar Rusia untuk Korea Selatan?", on_token=streamed.append)
+    assert server.requests[0]["stream"] is True
+    text = "".join(streamed)
+    assert text.startswith("Duta besar Rusia adalah Georgiy Zinoviev [") and text.endswith("].")
+    assert not any(re.search(r"\[[\d, ]*$", s) for s in streamed)  # no piece ends inside a marker
+    assert answer.mode == "llm" and answer.answer == "Duta besar Rusia adalah Georgiy Zinoviev dan [1]."
+
+
+@pytest.mark.parametrize(
+    ("pieces", "emitted"),
+    [
+        (["a [", "1", "] b"], ["a ", "[1] b"]),
+        (["a [1", ", 2", "]"], ["a ", "[1, 2]"]),
+        (["harga [Rp", " 5]"], ["harga [Rp", " 5]"]),  # not a marker: passed on at once
+        (["tail [2"], ["tail "]),  # held until flush
+        (["x", "y"], ["x", "y"]),
+    ],
+)
+def test_marker_holdback(pieces: list[str], emitted: list[str]) -> None:
+    out: list[str] = []
+    hold = MarkerHoldback(out.append)
+    for p in pieces:
+        hold.feed(p)
+    assert out == emitted
+    hold.flush()
+    assert "".join(out) == "".join(pieces)
+
+
+def history_turn(engine: Engine) -> list[Turn]:
+    first = Answer(
+        "Siapa duta besar Rusia untuk Korea Selatan?",
+        "Duta besar Rusia untuk Korea Selatan adalah Georgiy Zinoviev [1].",
+        False,
+        language="id",
+        standalone_question="Siapa duta besar Rusia untuk Korea Selatan?",
+    )
+    return [Turn(first.question, first)]
+
+
+def test_condense_resolves_the_follow_up_in_its_language(engine: Engine, server: ChatServer) -> None:
+    server.script(
+        "Pertanyaan mandiri: Apa yang dikatakan Georgiy Zinoviev tentang kerja sama Rusia dan Korea Utara?",
+        replying(
+            lambda b: f"Zinoviev menyatakan kerja sama itu tidak merugikan [{passage_no(b, 'Zinoviev')}]."
+        ),
+    )
+    answer = engine.answer("Apa katanya tentang kerja sama itu?", history=history_turn(engine))
+    assert answer.standalone_question == (
+        "Apa yang dikatakan Georgiy Zinoviev tentang kerja sama Rusia dan Korea Utara?"
+    )
+    condense, generate = server.requests
+    prompt = condense["messages"][-1]["content"]
+    assert "Tulis dalam bahasa Indonesia" in prompt and "Georgiy Zinoviev [1]" not in prompt
+    assert "Apa katanya tentang kerja sama itu?" in prompt
+    assert answer.standalone_question in generate["messages"][-1]["content"]
+
+
+def test_condensing_into_another_language_is_rejected(engine: Engine, server: ChatServer) -> None:
+    server.script(
+        "What did Georgiy Zinoviev say about the cooperation between Russia and North Korea?",
+        "NOT_IN_ARTICLES",
+    )
+    answer = engine.answer("Apa katanya tentang kerja sama itu?", history=history_turn(engine))
+    # the heuristic resolution, in the user's own words, replaces the English rewrite
+    assert answer.standalone_question == (
+        "Siapa duta besar Rusia untuk Korea Selatan? Apa katanya tentang kerja sama itu?"
+    )
+
+
+def test_extractive_mode_is_chosen_per_call(engine: Engine, server: ChatServer, searcher: Searcher) -> None:
+    answer = engine.answer("Siapa duta besar Rusia untuk Korea Selatan?", use_llm=False)
+    assert answer.mode == "extractive" and answer.notice is None and server.requests == []
+    with pytest.raises(LLMNotConfigured):
+        Engine(searcher).answer("Siapa?", use_llm=True)
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ("Satu [1]. Dua. [2]", [("Satu", [1]), ("Dua", [2])]),
+        ("A kata [1, 3] dan [2].", [("A kata dan", [1, 3, 2])]),
+        ("Tiga [7].", [("Tiga", [])]),
+        ("[1]\n\nEmpat [1][1].", [("Empat", [1])]),
+    ],
+)
+def test_parse_claims(reply: str, expected: list[tuple[str, list[int]]]) -> None:
+    assert [(c.text, c.cited) for c in parse_claims(reply, 3)] == expected
+
+
+def test_normalize_markers_and_numbers() -> None:
+    assert normalize_markers("Ada 1.500 tentara. [1, 2]") == "Ada 1.500 tentara [1][2]."
+    assert claim_numbers("sekitar 1,500 soldiers on 21 October") == {"1500", "21"}
+    assert {"1500", "21", "10", "2024"} <= numbers_of("1.500 prajurit, Senin (21/10/2024)")
+    assert not claim_numbers("2,5 persen") <= numbers_of("25 persen")
+
+
+# --- with the real model: the calibrated verifier, and the CLI streaming from the loopback server ---
+
+
+@pytest.mark.integration
+def test_real_verifier_keeps_paraphrases_and_translations_drops_wrong_citations(
+    seed_index, real_embedder
+) -> None:
+    from bot.verify import Verifier
+
+    store = Store(seed_index, real_embedder.name, real_embedder.dim)
+    ids, _ = store.all_chunks()
+    passages = store.passages([(cid, 0.0) for cid in ids])
+    store.close()
+    home = next(i for i, p in enumerate(passages, 1) if "Moskow akan melanjutkan" in p.text)
+    away = next(i for i, p in enumerate(passages, 1) if "Dmitry Peskov" not in p.text)
+    reply = (
+        f"Dmitry Peskov mengatakan Moskow akan melanjutkan kerja sama itu [{home}]. "
+        f"Kremlin spokesman Dmitry Peskov said Moscow would continue the cooperation [{home}]. "
+        f"Peskov mengatakan Moskow akan melanjutkan kerja sama itu [{away}]. "
+        f"Peskov mengatakan Rusia sudah mengirim 20.000 tank ke Korea Utara [{home}]."
+    )
+    verdict = Verifier(real_embedder).verify(reply, passages)
+    assert [c.supported for c in verdict.claims] == [True, True, False, False]
+    for claim in verdict.kept:
+        (ev,) = claim.evidence.values()
+        assert "Moskow akan melanjutkan" in passages[ev.passage].text[ev.start : ev.end]
+
+
+@pytest.mark.integration
+def test_cli_streams_then_prints_the_verified_answer(
+    kabar_env, server: ChatServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from bot.cli import cli
+
+    runner = CliRunner()
+    assert runner.invoke(cli, ["index", "--json"], catch_exceptions=False).exit_code == 0
+    monkeypatch.setenv("KABAR_LLM", "openai")
+    monkeypatch.setenv("KABAR_LLM_URL", server.url)
+    monkeypatch.setenv("KABAR_LLM_BUDGET", "5")
+
+    def reply(b: dict[str, Any]) -> str:
+        k = passage_no(b, "Moskow akan melanjutkan")
+        return (
+            f"Dmitry Peskov mengatakan Moskow akan melanjutkan kerja sama tersebut [{k}]. "
+            f"Ia juga memuji Presiden Joe Biden [{k}]."
+        )
+
+    server.script(Reply(respond=reply, piece_size=4))
+    result = runner.invoke(cli, ["ask", "--llm", "Apa kata Dmitry Peskov?"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    draft, verified = result.output.split("verified", 1)
+    assert "Joe Biden" in draft and "Joe Biden" not in verified  # streamed, then removed
+    assert "Dmitry Peskov mengatakan Moskow akan melanjutkan kerja sama tersebut [1]." in verified
+    assert "1 unsupported sentence(s) removed" in verified
+
+    result = runner.invoke(cli, ["ask", "--no-llm", "--json", "Apa kata Dmitry Peskov?"])
+    assert json.loads(result.output)["mode"] == "extractive" and len(server.requests) == 1
+
+    server.script(*[Reply(status=500)] * 3)
+    result = runner.invoke(cli, ["chat"], input="Apa kata Dmitry Peskov?\n/quit\n", catch_exceptions=False)
+    assert "Model bahasa tidak memberi jawaban yang dapat dipakai (HTTP 500)" in result.output
+
+    monkeypatch.setenv("KABAR_LLM", "none")
+    result = runner.invoke(cli, ["ask", "--llm", "Apa kata Dmitry Peskov?"])
+    assert result.exit_code == 2 and "KABAR_LLM=openai" in result.output
+
+
+def test_unsupported_claim_with_the_right_names_is_removed(engine: Engine, server: ChatServer) -> None:
+    def reply(b: dict[str, Any]) -> str:
+        k = passage_no(b, ZINOVIEV)
+        return (
+            f"Duta besar Rusia untuk Korea Selatan adalah Georgiy Zinoviev [{k}]. "
+            f"Zinoviev menolak menghadiri pertemuan di Seoul [{k}]."
+        )
+
+    server.script(replying(reply))
+    answer = engine.answer("Siapa duta besar Rusia untuk Korea Selatan?")
+    assert answer.answer == "Duta besar Rusia untuk Korea Selatan adalah Georgiy Zinoviev [1]."
+    assert answer.dropped_sentences == 1
+
+
+def test_llm_down_while_condensing_falls_back(engine: Engine, server: ChatServer) -> None:
+    server.script(*[Reply(status=503)] * 3)
+    answer = engine.answer("Apa katanya tentang kerja sama itu?", history=history_turn(engine))
+    assert answer.mode == "extractive" and answer.notice and "(HTTP 503)" in answer.notice
+    assert len(server.requests) == 2  # one try and one retry (retries=1), then no answer call
+    assert answer.standalone_question == (
+        "Siapa duta besar Rusia untuk Korea Selatan? Apa katanya tentang kerja sama itu?"
+    )
