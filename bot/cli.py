@@ -262,6 +262,9 @@ from bot.discordbot.command import discord_cmd  # noqa: E402  (registered after 
 
 cli.add_command(discord_cmd)
 
+from bot.cli_eval import eval_cmd  # noqa: E402
+
+cli.add_command(eval_cmd)
 
 from bot.cli_watch import remove_cmd, watch_cmd  # noqa: E402
 
