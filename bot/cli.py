@@ -31,6 +31,17 @@ llm_option = click.option(
     default=None,
     help="Answer with the configured LLM (verified citations) or extractively; default: as KABAR_LLM says.",
 )
+# Third-party chatter capped at WARNING even with -vv (bm25s logs each index build at DEBUG).
+_NOISY_LOGGERS = (
+    "chromadb",
+    "httpx",
+    "sentence_transformers",
+    "discord.http",
+    "transformers",
+    "urllib3",
+    "bm25s",
+)
+
 data_dir_option = click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -87,7 +98,7 @@ def cli(verbose: int) -> None:
     """Kabar: ask questions over news articles; every answer cites its passages."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("chromadb", "httpx", "sentence_transformers", "discord.http", "transformers", "urllib3"):
+    for noisy in _NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
