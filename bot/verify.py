@@ -144,11 +144,8 @@ def parse_claims(reply: str, n_passages: int) -> list[Claim]:
 
 def numbers_of(text: str) -> set[str]:
     """Numbers with thousands separators removed and decimal commas as points ('1.500' -> '1500')."""
-    out = set()
+    out = claim_numbers(text)
     for m in _NUMBER.findall(text):
-        if _THOUSANDS.fullmatch(m):
-            m = re.sub(r"[.,]", "", m)
-        out.add(m.replace(",", "."))
         out.update(re.findall(r"\d+", m))  # "2,5" also offers "2" and "5"; a claim needs its whole numbers
     return out
 

@@ -90,19 +90,13 @@ class KeywordIndex:
     def save(self, root: Path, version: int) -> None:
         """Write as version `version`, then switch the `current` pointer atomically."""
         root.mkdir(parents=True, exist_ok=True)
-        target = root / f"v{version}"
         tmp = root / f".tmp-v{version}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         if self._bm25 is not None:
             self._bm25.save(str(tmp / "bm25"))
         (tmp / "chunk_ids.json").write_text(json.dumps(self.chunk_ids), encoding="utf-8")
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
-        pointer = root / "current.tmp"
-        pointer.write_text(str(version), encoding="utf-8")
-        os.replace(pointer, root / "current")
-        _prune_versions(root, version)
+        _publish(root, tmp, version)
 
     @classmethod
     def publish_removal(cls, root: Path, chunk_ids: Iterable[str]) -> int | None:
@@ -118,13 +112,7 @@ class KeywordIndex:
         (tmp / "base.json").write_text(
             json.dumps({"base": base, "removed": sorted(removed | set(chunk_ids))}), encoding="utf-8"
         )
-        target = root / f"v{version}"
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
-        pointer = root / "current.tmp"
-        pointer.write_text(str(version), encoding="utf-8")
-        os.replace(pointer, root / "current")
-        _prune_versions(root, version)
+        _publish(root, tmp, version)
         return version
 
     @staticmethod
@@ -164,6 +152,17 @@ def _version_parts(root: Path, version: int) -> tuple[int, frozenset[str]]:
         return version, frozenset()
     data = json.loads(pointer.read_text(encoding="utf-8"))
     return int(data["base"]), frozenset(data["removed"])
+
+
+def _publish(root: Path, tmp: Path, version: int) -> None:
+    """Move a finished folder into place as `v<version>`, then switch the `current` pointer atomically."""
+    target = root / f"v{version}"
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
+    pointer = root / "current.tmp"
+    pointer.write_text(str(version), encoding="utf-8")
+    os.replace(pointer, root / "current")
+    _prune_versions(root, version)
 
 
 def _prune_versions(root: Path, version: int) -> None:
