@@ -44,7 +44,6 @@ class IndexReport:
     moved: int = 0
     chunks_embedded: int = 0
     chunks_reused: int = 0
-    tokens_embedded: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     embed_seconds: float = 0.0
