@@ -31,7 +31,7 @@ llm_option = click.option(
     default=None,
     help="Answer with the configured LLM (verified citations) or extractively; default: as KABAR_LLM says.",
 )
-# Third-party chatter capped at WARNING even with -vv (bm25s logs each index build at DEBUG).
+# Third-party chatter capped at WARNING even with -vv.
 _NOISY_LOGGERS = (
     "chromadb",
     "httpx",
@@ -39,7 +39,6 @@ _NOISY_LOGGERS = (
     "discord.http",
     "transformers",
     "urllib3",
-    "bm25s",
 )
 
 data_dir_option = click.option(

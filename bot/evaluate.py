@@ -463,7 +463,7 @@ def prepare_index(
     that this one does not index are removed (they would be "absent" passages that are present);
     distractors of earlier runs are kept, so a big distractor index survives a run without `--corpus`.
     """
-    from index.ingest import ChunkParams, index_paths, rebuild_keywords
+    from index.ingest import ChunkParams, index_paths
     from index.store import writer_lock
 
     records = gold_corpus(items, absent_share)
@@ -483,8 +483,6 @@ def prepare_index(
             chunking=ChunkParams(kabar.settings.chunk_tokens, kabar.settings.chunk_overlap),
             progress=progress,
         )
-        if stale and not (report.added or report.updated):  # index_paths saw no change: BM25 still has them
-            rebuild_keywords(kabar.store)
     indexed = kabar.store.article_hashes()
     lost = 0
     for it in items:  # a passage the loader rejected cannot be retrieved: score its questions as absent

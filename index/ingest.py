@@ -172,17 +172,13 @@ def index_paths(
 
     store.move(moves)
     report.moved = len(moves)
-    removals_only = bool(work) and not any(w.articles for w in work.values())
-    if removals_only:  # e.g. a deleted file: the keyword index can skip its chunks instead of rebuilding
-        _remove(sorted({aid for w in work.values() for aid in w.remove}), store)
-        work = {}
     _write(list(work.values()), store, embedder, chunking, report, tick, batch_chunks)
 
-    if store.keyword_stale() or KeywordIndex.current_version(keyword_root(store.data_dir)) is None:
+    if store.keyword_stale() or not KeywordIndex.exists(keyword_root(store.data_dir)):
         tick("keywords", 0, 1)
-        rebuild_keywords(store)
+        sync_keywords(store)
         tick("keywords", 1, 1)
-    elif not removals_only:
+    else:
         store.mark_indexed(int(store.meta("keyword_version") or 0))
     store.mark_clean()
     report.seconds = time.perf_counter() - t0
@@ -200,25 +196,25 @@ def _remove(ids: list[str], store: Store) -> None:
     if ids:
         if store.meta("dirty"):  # orphans of a killed run: dropped before this run can call itself clean
             store.reconcile()
-        keyword_current = not store.keyword_stale()
-        chunk_ids = store.chunk_ids(ids)
         store.write([], remove=ids)
-        root = keyword_root(store.data_dir)
-        version = KeywordIndex.publish_removal(root, chunk_ids) if keyword_current else None
-        if version is None:
-            rebuild_keywords(store)
-        else:  # no rebuild: the keyword index skips the removed chunks
-            store.mark_indexed(version, store.registry_version())
+        sync_keywords(store)
         store.mark_clean()
 
 
-def rebuild_keywords(store: Store) -> int:
-    """Rebuild the BM25 index from the registry and publish it as a new version."""
+def sync_keywords(store: Store) -> int:
+    """Bring the keyword index in line with the registry (index new chunks, drop gone ones); its version.
+
+    Works from the difference, not from what the run meant to do, so it also catches up after a run
+    that was killed between writing the registry and the keyword index.
+    """
     root = keyword_root(store.data_dir)
-    version = (KeywordIndex.current_version(root) or 0) + 1
     registry_version = store.registry_version()
-    ids, texts = store.all_chunks()
-    KeywordIndex.build(ids, texts).save(root, version)
+    keywords, version = KeywordIndex.load(root)
+    wanted, have = store.keyword_keys(), keywords.keys()
+    added, removed = sorted(wanted - have), have - wanted
+    if added or removed or version is None:
+        version = (KeywordIndex.current_version(root) or 0) + 1
+        keywords.updated(f"s{version:06d}", store.keyword_texts(added), removed).save(root, version)
     store.mark_indexed(version, registry_version)
     return version
 

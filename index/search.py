@@ -62,10 +62,10 @@ class Searcher:
         if self._keyword is not None:
             # another process may have written the vectors: Chroma only sees them when reopened
             self.store.refresh()
-        try:
-            self._keyword, self._kw_version = KeywordIndex.load(self._kw_root)
+        try:  # segments already loaded are immutable: only the new ones are read
+            self._keyword, self._kw_version = KeywordIndex.load(self._kw_root, reuse=self._keyword)
         except FileNotFoundError:  # two newer versions were published while loading: take the newest
-            self._keyword, self._kw_version = KeywordIndex.load(self._kw_root)
+            self._keyword, self._kw_version = KeywordIndex.load(self._kw_root, reuse=self._keyword)
         return True
 
     def search(self, query: str, top_k: int = 5, query_vector: np.ndarray | None = None) -> SearchResult:

@@ -361,12 +361,26 @@ class Store:
         ]
 
     def all_chunks(self) -> tuple[list[str], list[str]]:
-        """(chunk ids, title + text) of every chunk, in a stable order: what the keyword index reads."""
+        """(chunk ids, title + text) of every chunk, in a stable order."""
         rows = self.db.execute(
             "SELECT c.chunk_id, COALESCE(a.title, '') || char(10) || c.text FROM chunks c "
             "JOIN articles a USING (article_id) ORDER BY c.article_id, c.chunk_no"
         ).fetchall()
         return [r[0] for r in rows], [r[1] for r in rows]
+
+    def keyword_keys(self) -> set[str]:
+        """Vector ids of every chunk: what the keyword index must hold (a changed text is a new id)."""
+        return {r[0] for r in self.db.execute("SELECT vector_id FROM chunks")}
+
+    def keyword_texts(self, vector_ids: Sequence[str]) -> dict[str, str]:
+        """vector id -> title + text of those chunks: what the keyword index reads."""
+        return dict(
+            self._select(
+                "SELECT c.vector_id, COALESCE(a.title, '') || char(10) || c.text FROM chunks c "
+                "JOIN articles a USING (article_id) WHERE c.vector_id IN ({})",
+                list(vector_ids),
+            )
+        )
 
     def passages(self, scored: Sequence[tuple[str, float]]) -> list[Passage]:
         """Passages (text and article metadata) for (chunk_id, score) pairs, in the given order."""

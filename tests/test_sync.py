@@ -18,6 +18,7 @@ from synthetic import (
 )
 
 from index.ingest import index_paths, remove_paths
+from index.keyword import KeywordIndex
 from index.load import load_file
 from index.search import Searcher, keyword_root
 from index.store import Store, chunk_of
@@ -99,9 +100,41 @@ def test_delete_needs_prune_and_remove_takes_id_or_path(tmp_path: Path, store: S
     snap = snapshot(store)
     assert_consistent(snap)
     assert len(snap["articles"]) == 1 and by_path not in {a for a, _, _ in snap["articles"]}
-    # removing does not rebuild the keyword index: a new version skips the removed chunks
-    version = store.meta("keyword_version")
-    assert (keyword_root(store.data_dir) / f"v{version}" / "base.json").exists()
+    keywords, version = KeywordIndex.load(keyword_root(store.data_dir))
+    assert str(version) == store.meta("keyword_version") and keywords.keys() == store.keyword_keys()
+
+
+def test_new_articles_are_tokenized_alone_into_a_new_keyword_segment(
+    tmp_path: Path, store: Store, fake_embedder
+) -> None:
+    corpus = tmp_path / "corpus"
+    paths = make_corpus(corpus, 12)
+    hold = [p.rename(tmp_path / p.name) for p in paths[10:]]
+    index_paths([corpus], store, fake_embedder)
+    root = keyword_root(store.data_dir)
+    (base,) = KeywordIndex.load(root)[0].segments
+    written = (root / base.name / "postings.npz").stat().st_mtime_ns
+    for p in hold:
+        p.rename(corpus / p.name)
+    index_paths([corpus], store, fake_embedder)
+    keywords, _ = KeywordIndex.load(root)
+    old, new = keywords.segments
+    assert old.name == base.name and (root / base.name / "postings.npz").stat().st_mtime_ns == written
+    new_chunks = {c for a, _, _ in snapshot(store)["articles"] for c in store.chunk_ids([a])} - {
+        chunk_of(k) for k in base.keys
+    }
+    assert {chunk_of(k) for k in new.keys} == new_chunks and len(new_chunks) >= 2
+    # removing one article only tombstones its chunks (under a fifth of the rows: no merge)
+    remove_paths([str(corpus / hold[0].name)], store)
+    keywords, _ = KeywordIndex.load(root)
+    assert [s.name for s in keywords.segments] == [old.name, new.name]
+    assert keywords.keys() == store.keyword_keys()
+    (corpus / hold[0].name).unlink()
+    fresh = Store(tmp_path / "fresh", fake_embedder.name, fake_embedder.dim)
+    index_paths([corpus], fresh, fake_embedder)
+    rebuilt, _ = KeywordIndex.load(keyword_root(fresh.data_dir))
+    for q in ("Korea", "harga beras", "pasukan Rusia"):
+        assert keywords.search(q, 5) == rebuilt.search(q, 5)
 
 
 def test_edit_add_delete_together_match_a_clean_build(tmp_path: Path, store: Store, fake_embedder) -> None:
