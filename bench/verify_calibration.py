@@ -70,6 +70,7 @@ DISTORTED = [
     ("Peskov criticised North Korea for sending its troops.", "Moskow akan melanjutkan"),
     ("The troops flew to Vladivostok on a civilian plane.", "Vladivostok"),
     ("Lammy said that Russia's decision was wise.", "sembrono"),
+    ("NATO has confirmed that North Korean troops were sent.", "NATO belum mengonfirmasi"),  # negation flip
 ]
 
 
@@ -107,7 +108,7 @@ def main() -> None:
         return any(verifier.verify(f"{claim} [{n}]", passages).claims[0].supported for n in cited)
 
     loose = VerifyParams(min_support=-10.0, min_cross_language_dense=-10.0)
-    gated = [not kept(loose, claim, cited) for claim, cited, _ in cases]  # by names/numbers alone
+    gated = [not kept(loose, claim, cited) for claim, cited, _ in cases]  # by names/numbers/negation alone
     print(f"{len(passages)} chunks, {len(SUPPORTED)} supported claims, {len(DISTORTED)} distorted claims")
     for lang, grid, field, what in (
         ("id", (1.3, 1.4, 1.5, 1.6, 1.7), "min_support", "lexical + cosine"),
@@ -118,7 +119,7 @@ def main() -> None:
         total = {k: sum(cases[i][2] == k for i in mine) for k in kinds}
         ruled_out = {k: sum(gated[i] for i in mine if cases[i][2] == k) for k in kinds}
         print(
-            f"\n{lang} claims, threshold on {what}; ruled out by names/numbers alone: "
+            f"\n{lang} claims, threshold on {what}; ruled out by names/numbers/negation alone: "
             + ", ".join(f"{k} {ruled_out[k]}/{total[k]}" for k in kinds)
         )
         print("threshold  kept(supported)  kept(wrong chunk)  kept(distorted)")

@@ -40,6 +40,13 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
     help="Share of gold passages held out of the index, to score refusal when the answer is absent.",
 )
 @click.option("--baselines", is_flag=True, help="Also score BM25 alone, dense alone and llama-index.")
+@click.option(
+    "--llm/--no-llm",
+    "use_llm",
+    default=None,
+    help="Answer with the configured LLM (and report verified support, removed sentences, fallbacks) or "
+    "extractively; default: as KABAR_LLM says.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @click.option("--markdown", is_flag=True, help="Print the tables as Markdown (for docs/evaluation.md).")
 @click.option(
@@ -62,6 +69,7 @@ def eval_cmd(
     limit: int | None,
     absent_share: float,
     baselines: bool,
+    use_llm: bool | None,
     as_json: bool,
     markdown: bool,
     details: Path | None,
@@ -77,6 +85,11 @@ def eval_cmd(
 
     if not qa_files and not ntrex_files:
         raise click.UsageError("give at least one --qa or --ntrex file")
+    settings = _settings()
+    if use_llm and settings.llm == "none":  # say so before spending minutes on the index
+        raise click.UsageError(
+            "--llm needs an LLM: set KABAR_LLM=openai (and KABAR_LLM_URL) or KABAR_LLM=llamacpp"
+        )
     try:
         ks = ev.parse_ks(k_text)
     except KabarError as e:
@@ -93,12 +106,13 @@ def eval_cmd(
     show = not as_json and err.is_terminal
     try:
         with progress_bars(show) as progress:
-            kabar = build(_settings(), data_dir or temp, progress=progress)
+            kabar = build(settings, data_dir or temp, progress=progress)
             index_info = ev.prepare_index(kabar, items, list(corpora), absent_share, progress)
         try:
             kabar.store.require_nonempty()
+            llm = kabar.engine.generator is not None if use_llm is None else use_llm
             with _question_bar(err if show else None, baselines) as tick:
-                results = ev.run_questions(kabar.engine, items, max(ks), baselines, tick)
+                results = ev.run_questions(kabar.engine, items, max(ks), baselines, tick, use_llm=llm)
         finally:
             kabar.close()
     finally:
@@ -109,6 +123,7 @@ def eval_cmd(
     metrics = ev.summarize(results, ks)
     report = {
         "ks": ks,
+        "mode": "llm" if llm else "extractive",
         "absent_share": absent_share,
         "questions": len(items),
         "files": [str(p) for p in (*qa_files, *ntrex_files)],
@@ -128,6 +143,8 @@ def eval_cmd(
         f"({absent_share:.0%} held out) + distractors = {index_info['articles']} article(s), "
         f"{index_info['chunks']} chunk(s) in {data_dir or 'a temporary dir'}."
     )
+    if llm:
+        note += f" Answers by the LLM ({settings.llm}: {settings.llm_model or settings.llm_gguf or '?'})."
     if index_info["skipped"]:
         note += f" {len(index_info['skipped'])} record(s) could not be indexed (see --json)."
     if markdown:
@@ -201,11 +218,14 @@ def retrieval_rows(metrics: dict[str, Any], ks: list[int]) -> tuple[list[str], R
 
 
 def answer_rows(metrics: dict[str, Any]) -> tuple[list[str], Rows]:
-    """One row per file: answer quality, citations, refusals, end-to-end latency."""
+    """One row per file: answer quality, citations, refusals, end-to-end latency (+ LLM verification)."""
     header = [
         "set", "n", "EM", "F1", "contains", "cite prec", "refused answerable",
         "refuse impossible P/R (n)", "refuse absent P/R (n)", "p50 ms", "p95 ms",
     ]  # fmt: skip
+    llm = any("verified_support" in group["answers"] for group in metrics.values())
+    if llm:
+        header += ["verified support", "unsupported removed", "fallbacks"]
     rows = []
     for name, group in metrics.items():
         a = group["answers"]
@@ -225,6 +245,12 @@ def answer_rows(metrics: dict[str, Any]) -> tuple[list[str], Rows]:
                 _fmt(a["total_ms_p95"], 0),
             ]
         )
+        if llm:
+            rows[-1] += [
+                f"{_fmt(a['verified_support'])} ({a['sentences_checked']})",
+                f"{_fmt(a['unsupported_removed'])} ({a['sentences_dropped']})",
+                str(a["llm_fallbacks"]),
+            ]
     return header, rows
 
 

@@ -201,11 +201,15 @@ class QuestionResult:
     citations: list[tuple[str, str]] = field(default_factory=list)  # (article_id, quote)
     total_ms: float = 0.0
     support: float | None = None  # the engine's support score of its best sentence
+    llm: bool = False  # asked in LLM mode (its answer may still be the extractive fallback)
+    notice: str | None = None  # why the LLM answer fell back to the extractive one
+    checked_sentences: int = 0  # LLM mode: reply sentences whose citations were verified
+    dropped_sentences: int = 0  # LLM mode: of those, removed for lacking a supporting citation
 
     def to_json(self) -> dict[str, Any]:
         """One line of `--details`: the question, where each system ranked the gold document, the answer."""
         it = self.item
-        return {
+        line = {
             "qid": it.qid,
             "source": it.source,
             "kind": it.kind,
@@ -221,6 +225,13 @@ class QuestionResult:
             "cited": [a for a, _ in self.citations],
             "total_ms": round(self.total_ms, 1),
         }
+        if self.llm:
+            line.update(
+                notice=self.notice,
+                checked_sentences=self.checked_sentences,
+                dropped_sentences=self.dropped_sentences,
+            )
+        return line
 
 
 class Baselines:
@@ -281,8 +292,13 @@ def run_questions(
     depth: int,
     baselines: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    use_llm: bool | None = None,
 ) -> list[QuestionResult]:
-    """Ask every question through the engine (and the baselines); one result per question."""
+    """Ask every question through the engine (and the baselines); one result per question.
+
+    `use_llm` as `Engine.answer` takes it: None answers with the LLM when one is configured.
+    """
+    llm = engine.generator is not None if use_llm is None else use_llm
     recorder = RecordingSearcher(engine.searcher, depth)
     original = engine.searcher
     engine.searcher = recorder
@@ -291,7 +307,7 @@ def run_questions(
     try:
         for i, it in enumerate(items):
             recorder.last = None
-            answer = engine.answer(it.question)
+            answer = engine.answer(it.question, use_llm=llm)
             # LLM mode retrieves through its own reference to the searcher: rank with a search of our own
             res = recorder.last or recorder.search(it.question, depth)
             timings = answer.timings_ms
@@ -307,6 +323,10 @@ def run_questions(
                     [(c.article_id, c.quote) for c in answer.citations],
                     timings.get("total", 0.0),
                     answer.support,
+                    llm,
+                    answer.notice,
+                    answer.checked_sentences,
+                    answer.dropped_sentences,
                 )
             )
             if progress is not None:
@@ -402,7 +422,7 @@ def answer_metrics(results: Sequence[QuestionResult]) -> dict[str, Any]:
             total += 1
             good += article_id == r.item.gold_id or contains_answer(quote, r.item.answers) > 0
     lat = [r.total_ms for r in results]
-    return {
+    out = {
         "n": len(results),
         "n_answerable": len(answerable),
         "exact_match": _mean([exact_match(r.prediction, r.item.answers) for r in with_answers]),
@@ -414,6 +434,26 @@ def answer_metrics(results: Sequence[QuestionResult]) -> dict[str, Any]:
         "refusal_absent": _refusal(results, "absent"),
         "total_ms_p50": _percentile(lat, 50),
         "total_ms_p95": _percentile(lat, 95),
+    }
+    if any(r.llm for r in results):  # extractive runs report no LLM columns at all, not zeros
+        out.update(llm_metrics(results))
+    return out
+
+
+def llm_metrics(results: Sequence[QuestionResult]) -> dict[str, Any]:
+    """LLM mode: share of reply sentences whose citation verified, share removed, extractive fallbacks.
+
+    Over every question asked (refusals and fallbacks verify no sentence, so they add nothing to the
+    sentence shares). While verification removes every unsupported sentence the two shares sum to 1.
+    """
+    checked = sum(r.checked_sentences for r in results)
+    dropped = sum(r.dropped_sentences for r in results)
+    return {
+        "sentences_checked": checked,
+        "sentences_dropped": dropped,
+        "verified_support": _ratio(checked - dropped, checked),
+        "unsupported_removed": _ratio(dropped, checked),
+        "llm_fallbacks": sum(r.notice is not None for r in results),
     }
 
 

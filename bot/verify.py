@@ -36,6 +36,21 @@ _STOP_CAPS = frozenset(
     + _DATE_WORDS.split()
 )
 _DATE_TOKENS = frozenset(tokenize(_DATE_WORDS))
+# Clear negators, Indonesian and English, so an English claim is checked against an Indonesian passage too.
+# "tidak hanya" / "not only" add rather than deny; "No. 5" and "UU No. 1" are numbers.
+_NEGATOR = re.compile(
+    r"(?:\b(?:tidak|tak|bukan|belum|tanpa|jangan|tiada|nggak|enggak)(?:lah)?"
+    r"|\b(?:not|never|without|none|neither|nor|cannot)|\bno(?!\.?\s*\d)|n[’']t)\b"
+    r"(?!\s+(?:hanya|cuma|sekadar|only|just|merely)\b)",
+    re.IGNORECASE,
+)
+# Where a sentence turns: "X belum mengonfirmasi ..., tetapi Y menyatakan ..." holds two polarities.
+_CONTRAST = (
+    r"\s(?=(?:tetapi|tapi|namun|sedangkan|sementara|padahal|meskipun|walaupun"
+    r"|but|while|whereas|although|though)\b)"
+)
+_CLAUSE_BREAK = re.compile(rf"[,;:](?=\s)|{_CONTRAST}", re.IGNORECASE)
+_PART_BREAK = re.compile(rf";(?=\s)|{_CONTRAST}", re.IGNORECASE)
 CANNOT_ANSWER = "NOT_IN_ARTICLES"  # the reply the system prompts ask for when the passages lack the answer
 _REFUSAL = re.compile(
     r"NOT_IN_ARTICLES|\b(i cannot answer|cannot be answered|(is|are) not (mentioned |found )?in the "
@@ -183,6 +198,21 @@ def names_found(names: set[str], text: str) -> float:
     return sum(n in words or (len(n) >= 4 and _fold(n) in keys) for n in names) / len(names)
 
 
+def negated(text: str) -> bool:
+    """Whether the text holds a clear negator ('belum', 'tidak', 'not', "n't", ...)."""
+    return bool(_NEGATOR.search(text))
+
+
+def clauses(text: str) -> list[str]:
+    """The text cut at commas, semicolons and colons, and before contrastive conjunctions."""
+    return [c.strip() for c in _CLAUSE_BREAK.split(text) if c.strip()]
+
+
+def claim_parts(text: str) -> list[str]:
+    """A claim cut only where it turns (semicolons, contrastive conjunctions): commas keep one statement."""
+    return [c.strip() for c in _PART_BREAK.split(text) if c.strip()] or [text]
+
+
 def passage_sentences(ps: Passage) -> list[tuple[int, int]]:
     """(start, end) offsets of the passage's sentences in its text."""
     spans = ps.meta.get("sentences")
@@ -258,9 +288,37 @@ class Verifier:
                     if value > best_value:
                         best, best_value = Evidence(n - 1, a, b, score, lex, float(cos[i])), value
                 threshold = p.min_support if same_language else p.min_cross_language_dense
-                if best is not None and best_value >= threshold:
+                if (
+                    best is not None
+                    and best_value >= threshold
+                    and self.same_polarity(claim.text, ps.text[best.start : best.end])
+                ):
                     claim.evidence[n] = best
         return Verdict(claims)
+
+    def same_polarity(self, claim: str, evidence: str) -> bool:
+        """Each part of the claim is negated exactly when the evidence clause closest to it is.
+
+        "Korea Utara telah mengonfirmasi" shares almost every word with "Korea Utara belum mengonfirmasi":
+        the overlap scores cannot see the flip, so it is checked here.
+        """
+        pieces = clauses(evidence) or [evidence]
+        polarity = [negated(p) for p in pieces]
+        parts = claim_parts(claim)
+        if len(set(polarity)) == 1:  # one polarity throughout: no need to find the matching clause
+            return all(negated(part) == polarity[0] for part in parts)
+        # Mixed ("NATO belum mengonfirmasi ..., tetapi Rutte menyatakan ..."): each part against its clause.
+        vecs = self._vectors(parts + pieces)
+        piece_tokens = [set(tokenize(p)) for p in pieces]
+        for part, vec in zip(parts, vecs[: len(parts)], strict=True):
+            tokens = set(tokenize(part))
+            sims = [
+                (len(tokens & pt) / len(tokens) if tokens else 0.0) + float(v @ vec)
+                for pt, v in zip(piece_tokens, vecs[len(parts) :], strict=True)
+            ]
+            if negated(part) != polarity[int(np.argmax(sims))]:
+                return False
+        return True
 
 
 class MarkerHoldback:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import deque
@@ -106,3 +107,13 @@ class ChatServer:
         """Stop serving."""
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+def passage_no(body: dict[str, Any], phrase: str) -> int:
+    """The [n] the prompt of a chat request gave the passage containing `phrase`."""
+    user = body["messages"][-1]["content"]
+    for block in re.split(r"\n\n(?=\[\d+\] )", user):
+        m = re.match(r"(?:.*\n)?\[(\d+)\] ", block)
+        if m and phrase in block:
+            return int(m.group(1))
+    raise AssertionError(f"{phrase!r} is in no passage")

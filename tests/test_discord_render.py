@@ -19,6 +19,7 @@ from bot.discordbot.render import (
     FOOTER_LIMIT,
     MESSAGE_LIMIT,
     THREAD_NAME_LIMIT,
+    answer_notes,
     clip,
     language_of,
     protected_spans,
@@ -259,7 +260,15 @@ def answers(draw) -> Answer:
         refused=draw(st.booleans()) and not cites,
         citations=cites,
         language=draw(st.sampled_from(["id", "en"])),
+        notice=draw(st.one_of(st.none(), st.sampled_from(NOTICES))),
+        dropped_sentences=draw(st.sampled_from([0, 0, 1, 3])),
     )
+
+
+NOTICES = [
+    "Model bahasa tidak memberi jawaban yang dapat dipakai (timeout), jadi ini jawaban ekstraktif.",
+    "The language model did not give a usable answer (HTTP 500), so this is the extractive answer.",
+]
 
 
 def assert_embed_within_limits(embed) -> None:
@@ -287,8 +296,11 @@ def test_every_rendered_message_is_within_discords_limits_and_loses_no_answer_te
         assert sum(len(e) for e in m.embeds) <= EMBED_TOTAL_LIMIT
         for e in m.embeds:
             assert_embed_within_limits(e)
+    notice, removed = answer_notes(answer)
+    assert bool(notice) == bool(answer.notice) and bool(removed) == bool(answer.dropped_sentences)
     if answer.answer.strip():
-        assert squeeze("".join(m.content for m in messages)) == squeeze(wrap_links(answer.answer))
+        expected = " ".join(p for p in (notice, wrap_links(answer.answer), removed) if p)
+        assert squeeze("".join(m.content for m in messages)) == squeeze(expected)
     # sources only with real citations, on the last message; the button exactly when something did not fit
     assert all(not m.embeds and not m.sources_button for m in messages[:-1])
     if answer.refused or not answer.citations:
@@ -363,6 +375,43 @@ def test_a_refusal_is_the_engines_text_alone_in_the_questions_language():
     refusal = "I couldn't find this in the indexed articles, so I won't guess."
     messages = render_answer(Answer("Who won?", refusal, refused=True, language="en"))
     assert [(m.content, m.embeds, m.sources_button) for m in messages] == [(refusal, [], False)]
+
+
+def test_a_fallback_answer_shows_the_llm_notice_above_the_text():
+    notice = "Model bahasa tidak memberi jawaban yang dapat dipakai (HTTP 500), jadi ini jawaban ekstraktif."
+    body = f"Menurut artikel yang diindeks:\n{CITATION.quote} [1]"
+    answer = Answer("Apa desakan Korsel?", body, False, [CITATION], "id", notice=notice)
+    (message,) = render_answer(answer)
+    assert message.content == f"⚠️ *{notice}*\n\n{body}"
+    assert len(message.embeds) == 1  # the sources still come with it
+
+
+def test_a_fallback_refusal_keeps_its_notice():
+    notice = "The language model did not give a usable answer (timeout), so this is the extractive answer."
+    refusal = "I couldn't find this in the indexed articles, so I won't guess."
+    (message,) = render_answer(Answer("Who won?", refusal, True, language="en", notice=notice))
+    assert message.content == f"⚠️ *{notice}*\n\n{refusal}" and not message.embeds
+
+
+@pytest.mark.parametrize(
+    ("language", "dropped", "line"),
+    [
+        ("en", 1, "*1 unsupported sentence(s) removed by verification.*"),
+        ("id", 2, "*2 kalimat tanpa dukungan sumber dihapus oleh verifikasi.*"),
+    ],
+)
+def test_sentences_removed_by_verification_are_counted_below_the_text(language, dropped, line):
+    body = "Duta besar Rusia untuk Korea Selatan adalah Georgiy Zinoviev [1]."
+    answer = Answer("q", body, False, [CITATION], language, mode="llm", dropped_sentences=dropped)
+    (message,) = render_answer(answer)
+    assert message.content == f"{body}\n\n{line}" and message.embeds
+
+
+def test_an_answer_verification_emptied_is_the_refusal_and_the_count():
+    refusal = "Maaf, informasinya tidak ada dalam artikel."
+    answer = Answer("q", refusal, True, [], "id", mode="llm", checked_sentences=1, dropped_sentences=1)
+    (message,) = render_answer(answer)
+    assert message.content == f"{refusal}\n\n*1 kalimat tanpa dukungan sumber dihapus oleh verifikasi.*"
 
 
 def test_a_long_quote_is_shortened_in_the_embed_and_offered_in_full_behind_the_button():

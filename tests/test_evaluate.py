@@ -10,12 +10,15 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import ROOT
+from llm_server import ChatServer, Reply, passage_no
 
 from bot import evaluate as ev
 from bot.app import Kabar
 from bot.cli import cli
 from bot.engine import Engine
+from bot.llm import OpenAICompatible
 from bot.settings import Settings
+from bot.verify import VerifyParams
 from index.errors import KabarError
 from index.search import Searcher
 from index.store import Store
@@ -281,6 +284,150 @@ def test_reused_data_dir_drops_the_gold_passages_of_earlier_runs(fake_kabar: Kab
     assert not any(a.startswith("seed_") for a in bm25.article_ids)  # the keyword index forgot them too
     back = ev.prepare_index(fake_kabar, items[:3], [], absent_share=0.0)
     assert (back["added"], back["removed"], back["articles"]) == (2, 0, 6)
+
+
+# --- LLM mode: the eval against a real loopback chat-completions server ------------------------------
+
+ZINOVIEV = "duta besar Rusia untuk Korea Selatan, Georgiy Zinoviev"
+PESKOV = "Juru bicara Kremlin, Dmitry Peskov, mengatakan bahwa Moskow akan melanjutkan kerja sama tersebut"
+
+
+@pytest.fixture
+def server():
+    s = ChatServer()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def llm_kabar(tmp_path: Path, fake_embedder, server: ChatServer) -> Kabar:
+    data = tmp_path / "data"
+    store = Store(data, fake_embedder.name, fake_embedder.dim)
+    llm = OpenAICompatible(server.url, "m", timeout=1.0, budget=2.0, retries=1)
+    # the fake embedder's cosines run lower than e5's, as in tests/test_generate.py
+    engine = Engine(Searcher(store, fake_embedder), llm=llm, verify=VerifyParams(min_support=1.2))
+    return Kabar(Settings(home=data), data, fake_embedder, store, engine, llm)
+
+
+def _split_seed_set(tmp_path: Path) -> list[ev.EvalItem]:
+    """Two files from the seed set: a.jsonl (Zinoviev, Peskov questions), b.jsonl (Peskov again)."""
+    rows = {r["qid"]: r for r in map(json.loads, SEED_EVAL.read_text(encoding="utf-8").splitlines())}
+    files = {"a.jsonl": ["seed-2", "seed-7"], "b.jsonl": ["seed-6"]}
+    items = []
+    for name, qids in files.items():
+        path = tmp_path / name
+        path.write_text("".join(json.dumps(rows[q]) + "\n" for q in qids), encoding="utf-8")
+        items += ev.read_qa(path)
+    return items
+
+
+def test_llm_mode_reports_verified_support_removed_sentences_and_fallbacks(
+    llm_kabar: Kabar, server: ChatServer, tmp_path: Path
+) -> None:
+    from bot.cli_eval import answer_rows, markdown_table
+
+    items = _split_seed_set(tmp_path)
+    ev.prepare_index(llm_kabar, items, [], absent_share=0.0)
+    server.script(
+        # a.jsonl, question 1: one supported sentence, one invented one citing the same passage
+        Reply(
+            respond=lambda b: (
+                f"Duta besar Rusia untuk Korea Selatan adalah Georgiy Zinoviev [{passage_no(b, ZINOVIEV)}]. "
+                f"Zinoviev menolak menghadiri pertemuan di Seoul [{passage_no(b, ZINOVIEV)}]."
+            )
+        ),
+        # a.jsonl, question 2: the server fails twice (one try, one retry): the extractive answer
+        Reply(status=500),
+        Reply(status=500),
+        # b.jsonl: one supported sentence
+        Reply(respond=lambda b: f"{PESKOV} [{passage_no(b, PESKOV)}]."),
+    )
+    results = ev.run_questions(llm_kabar.engine, items, 10)  # KABAR_LLM configured: LLM by default
+    assert [(r.checked_sentences, r.dropped_sentences, r.notice is not None) for r in results] == [
+        (2, 1, False),
+        (0, 0, True),
+        (1, 0, False),
+    ]
+    assert results[0].prediction == "Duta besar Rusia untuk Korea Selatan adalah Georgiy Zinoviev."
+    assert results[1].to_json()["notice"].startswith("Model bahasa tidak memberi jawaban")
+    summary = ev.summarize(results, [1, 5])
+    llm_keys = ("sentences_checked", "sentences_dropped", "verified_support", "unsupported_removed")
+    got = {name: [g["answers"][k] for k in (*llm_keys, "llm_fallbacks")] for name, g in summary.items()}
+    assert got == {
+        "a.jsonl": [2, 1, 0.5, 0.5, 1],
+        "b.jsonl": [1, 0, 1.0, 0.0, 0],
+        "overall": [3, 1, pytest.approx(2 / 3), pytest.approx(1 / 3), 1],
+    }
+    header, rows = answer_rows(summary)
+    assert header[-3:] == ["verified support", "unsupported removed", "fallbacks"]
+    assert [row[-3:] for row in rows] == [
+        ["0.500 (2)", "0.500 (1)", "1"],
+        ["1.000 (1)", "0.000 (0)", "0"],
+        ["0.667 (3)", "0.333 (1)", "1"],
+    ]
+    assert "| verified support | unsupported removed | fallbacks |" in markdown_table("A", header, rows)
+
+    # the same questions without the LLM: no LLM columns at all, and the server is not asked
+    asked = len(server.requests)
+    plain = ev.summarize(ev.run_questions(llm_kabar.engine, items, 10, use_llm=False), [1, 5])
+    assert len(server.requests) == asked
+    assert not any(k in g["answers"] for g in plain.values() for k in (*llm_keys, "llm_fallbacks"))
+    header, rows = answer_rows(plain)
+    assert "fallbacks" not in header and all(len(row) == len(header) for row in rows)
+    assert "notice" not in ev.run_questions(llm_kabar.engine, items[:1], 10, use_llm=False)[0].to_json()
+
+
+def test_cli_eval_llm_needs_an_llm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KABAR_LLM", "none")
+    monkeypatch.setenv("KABAR_HOME", str(tmp_path))
+    result = CliRunner().invoke(cli, ["eval", "--qa", str(SEED_EVAL), "--llm"])
+    assert result.exit_code == 2 and "KABAR_LLM=openai" in result.output
+
+
+@pytest.mark.integration
+def test_cli_eval_in_llm_mode(
+    kabar_env: Path, server: ChatServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    rows = {r["qid"]: r for r in map(json.loads, SEED_EVAL.read_text(encoding="utf-8").splitlines())}
+    qa = tmp_path / "peskov.jsonl"
+    qa.write_text("".join(json.dumps(rows[q]) + "\n" for q in ("seed-7", "seed-5")), encoding="utf-8")
+    monkeypatch.setenv("KABAR_LLM", "openai")
+    monkeypatch.setenv("KABAR_LLM_URL", server.url)
+    monkeypatch.setenv("KABAR_LLM_RETRIES", "0")
+
+    def reply(b: dict) -> str:
+        k = passage_no(b, "Moskow akan melanjutkan")
+        return (
+            f"Dmitry Peskov mengatakan Moskow akan melanjutkan kerja sama tersebut [{k}]. "
+            f"Ia juga memuji Presiden Joe Biden [{k}]."  # invented
+        )
+
+    def script() -> None:
+        # the second question's reply is an error: it falls back to the extractive answer
+        server.script(Reply(respond=reply), Reply(status=500))
+
+    args = ["eval", "--qa", str(qa), "--absent", "0", "--data-dir", str(tmp_path / "eval")]
+    script()
+    result = CliRunner().invoke(cli, [*args, "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    answers = report["metrics"]["peskov.jsonl"]["answers"]
+    assert report["mode"] == "llm"
+    assert (answers["verified_support"], answers["unsupported_removed"], answers["llm_fallbacks"]) == (
+        0.5,
+        0.5,
+        1,
+    )
+    script()
+    result = CliRunner().invoke(cli, [*args, "--markdown"], catch_exceptions=False)
+    assert "| verified support | unsupported removed | fallbacks |" in result.output
+    assert "| 0.500 (2) | 0.500 (1) | 1 |" in result.output
+    result = CliRunner().invoke(cli, [*args, "--no-llm", "--json"], catch_exceptions=False)
+    report = json.loads(result.output)
+    assert (
+        report["mode"] == "extractive"
+        and "verified_support" not in report["metrics"]["peskov.jsonl"]["answers"]
+    )
 
 
 def test_cli_needs_a_question_file() -> None:

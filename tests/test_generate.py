@@ -9,14 +9,16 @@ from typing import Any
 
 import pytest
 from conftest import SEED
-from llm_server import ChatServer, Reply
+from llm_server import ChatServer, Reply, passage_no
 
 from bot.engine import Engine, LLMNotConfigured, Turn
 from bot.llm import OpenAICompatible
 from bot.verify import (
     MarkerHoldback,
+    Verifier,
     VerifyParams,
     claim_numbers,
+    negated,
     normalize_markers,
     numbers_of,
     parse_claims,
@@ -59,16 +61,6 @@ def engine(searcher: Searcher, server: ChatServer) -> Engine:
     llm = OpenAICompatible(server.url, "m", timeout=1.0, budget=2.0, retries=1)
     # the fake embedder's cosines run lower than e5's (its calibrated 1.5 is measured in bench/)
     return Engine(searcher, llm=llm, verify=VerifyParams(min_support=1.2))
-
-
-def passage_no(body: dict[str, Any], phrase: str) -> int:
-    """The [n] the prompt gave the passage containing `phrase`."""
-    user = body["messages"][-1]["content"]
-    for block in re.split(r"\n\n(?=\[\d+\] )", user):
-        m = re.match(r"(?:.*\n)?\[(\d+)\] ", block)
-        if m and phrase in block:
-            return int(m.group(1))
-    raise AssertionError(f"{phrase!r} is in no passage")
 
 
 def other_no(body: dict[str, Any], phrase: str) -> int:
@@ -293,6 +285,78 @@ def test_normalize_markers_and_numbers() -> None:
     assert not claim_numbers("2,5 persen") <= numbers_of("25 persen")
 
 
+# --- negation: a claim that reverses its passage's polarity is not supported ---
+
+NATO = "NATO belum mengonfirmasi pengiriman pasukan Korea Utara"
+NATO_SENTENCE = (
+    f"{NATO}, tetapi Rutte menyatakan hal ini bisa menjadi eskalasi besar dalam konflik, menurut pernyataan "
+    "di platform X (sebelumnya Twitter)."
+)
+
+
+def test_a_negation_flip_is_removed_and_the_faithful_sentence_kept(
+    engine: Engine, server: ChatServer
+) -> None:
+    def reply(b: dict[str, Any]) -> str:
+        k = passage_no(b, NATO)
+        return f"NATO telah mengonfirmasi pengiriman pasukan Korea Utara [{k}]. {NATO} [{k}]."
+
+    server.script(replying(reply))
+    answer = engine.answer("Apakah NATO sudah mengonfirmasi pengiriman pasukan Korea Utara?")
+    assert answer.answer == f"{NATO} [1]."
+    assert (answer.checked_sentences, answer.dropped_sentences) == (2, 1)
+    assert NATO in answer.citations[0].quote
+
+
+@pytest.mark.parametrize(
+    ("claim", "evidence", "agrees"),
+    [
+        # Indonesian claim, Indonesian passage
+        ("Korea Utara telah mengonfirmasi pengiriman pasukan", NATO, False),
+        ("NATO tidak mengonfirmasi pengiriman pasukan Korea Utara", NATO, True),
+        ("Korea Utara mengirim pasukan ke Rusia", "Korea Utara mengirim pasukan ke Rusia.", True),
+        ("Korea Utara tidak mengirim pasukan ke Rusia", "Korea Utara mengirim pasukan ke Rusia.", False),
+        # English claim, Indonesian passage: English negators against Indonesian ones
+        ("NATO has confirmed that North Korean troops were sent", NATO, False),
+        ("NATO has not confirmed that North Korean troops were sent", NATO, True),
+        ("NATO hasn't confirmed the deployment", NATO, True),
+        ("North Korea did not send troops to Russia", "Korea Utara mengirim pasukan ke Rusia.", False),
+        # "tidak hanya" / "not only" adds, it does not deny
+        (
+            "Korea Utara mengirim pasukan",
+            "Korea Utara tidak hanya mengirim pasukan, tetapi juga amunisi.",
+            True,
+        ),
+        # one sentence, two polarities: each claim is held to the clause it restates
+        ("NATO telah mengonfirmasi pengiriman pasukan Korea Utara", NATO_SENTENCE, False),
+        ("Rutte menyatakan hal ini bisa menjadi eskalasi besar dalam konflik", NATO_SENTENCE, True),
+        (f"{NATO}, tetapi Rutte menyatakan hal ini bisa menjadi eskalasi besar", NATO_SENTENCE, True),
+    ],
+)
+def test_polarity_of_claim_and_evidence(claim: str, evidence: str, agrees: bool) -> None:
+    from conftest import FakeEmbedder
+
+    assert Verifier(FakeEmbedder()).same_polarity(claim, evidence) is agrees
+
+
+@pytest.mark.parametrize(
+    ("text", "negative"),
+    [
+        ("Korea Utara belum mengonfirmasi", True),
+        ("tanpa izin", True),
+        ("Pasukan itu tak kembali", True),
+        ("Kremlin did not comment", True),
+        ("Kremlin didn't comment", True),
+        ("no troops were sent", True),
+        ("Tidak hanya itu, Rusia juga mengirim senjata", False),
+        ("UU No. 1 Tahun 2023", False),
+        ("notable, another knot", False),
+    ],
+)
+def test_negated(text: str, negative: bool) -> None:
+    assert negated(text) is negative
+
+
 # --- with the real model: the calibrated verifier, and the CLI streaming from the loopback server ---
 
 
@@ -300,8 +364,6 @@ def test_normalize_markers_and_numbers() -> None:
 def test_real_verifier_keeps_paraphrases_and_translations_drops_wrong_citations(
     seed_index, real_embedder
 ) -> None:
-    from bot.verify import Verifier
-
     store = Store(seed_index, real_embedder.name, real_embedder.dim)
     ids, _ = store.all_chunks()
     passages = store.passages([(cid, 0.0) for cid in ids])
@@ -319,6 +381,15 @@ def test_real_verifier_keeps_paraphrases_and_translations_drops_wrong_citations(
     for claim in verdict.kept:
         (ev,) = claim.evidence.values()
         assert "Moskow akan melanjutkan" in passages[ev.passage].text[ev.start : ev.end]
+    nato = next(i for i, p in enumerate(passages, 1) if NATO in p.text)
+    flips = (
+        f"NATO telah mengonfirmasi pengiriman pasukan Korea Utara [{nato}]. "
+        f"NATO has confirmed that North Korean troops were sent [{nato}]. "
+        f"NATO belum mengonfirmasi pengiriman pasukan Korea Utara [{nato}]. "
+        f"NATO chief Mark Rutte said this could be a major escalation of the conflict [{nato}]."
+    )
+    verdict = Verifier(real_embedder).verify(flips, passages)
+    assert [c.supported for c in verdict.claims] == [False, False, True, True]
 
 
 @pytest.mark.integration

@@ -197,12 +197,31 @@ def citation_meta(c: Citation) -> str:
     return one_line(" · ".join(p for p in (who, (c.date or "").strip()) if p))
 
 
+def answer_notes(answer: Answer) -> tuple[str, str]:
+    """The LLM notice (why this is the extractive answer) and how many sentences verification removed.
+
+    Italic lines, '' when there is nothing to say; the notice is already in the question's language.
+    """
+    notice = f"⚠️ *{discord.utils.escape_markdown(one_line(answer.notice))}*" if answer.notice else ""
+    removed = ""
+    if answer.dropped_sentences:
+        removed = f"*{text('sentences_removed', answer.language, n=answer.dropped_sentences)}*"
+    return notice, removed
+
+
 def render_answer(answer: Answer) -> list[OutMessage]:
-    """The answer text (split within the message limit), then the sources embed on the last message."""
+    """The answer text (split within the message limit), then the sources embed on the last message.
+
+    The LLM notice goes above the text and the count of removed sentences below it, as `kabar ask` shows them.
+    """
     body = wrap_links(answer.answer.strip())
+    if not body and (answer.refused or not answer.citations):
+        body = text("no_answer", answer.language)
+    notice, removed = answer_notes(answer)
+    body = "\n\n".join(part for part in (notice, body, removed) if part)
     messages = [OutMessage(p.strip()) for p in split_text(body, MESSAGE_LIMIT) if p.strip()]
     if answer.refused or not answer.citations:
-        return messages or [OutMessage(text("no_answer", answer.language))]
+        return messages
     embed, complete = sources_embed(answer)
     if not messages:
         messages = [OutMessage()]

@@ -19,6 +19,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "The sources of this answer are no longer available (the bot restarted or the answer is old). "
         "Ask again to see them.",
     },
+    "sentences_removed": {
+        "id": "{n} kalimat tanpa dukungan sumber dihapus oleh verifikasi.",
+        "en": "{n} unsupported sentence(s) removed by verification.",
+    },
     "no_answer": {
         "id": "Maaf, saya tidak punya jawaban untuk itu.",
         "en": "Sorry, I have no answer to that.",
