@@ -18,11 +18,11 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from bot.lang import detect_language  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.verify import Verifier, VerifyParams  # noqa: E402
 from index.embed import load_embedder  # noqa: E402
 from index.ingest import index_paths  # noqa: E402
+from index.lang import detect_language  # noqa: E402
 from index.store import Store  # noqa: E402
 
 # (claim, a phrase of the article sentence that supports it)

@@ -137,6 +137,7 @@ def index_cmd(
                 chunking=ChunkParams(settings.chunk_tokens, settings.chunk_overlap),
                 prune=prune,
                 progress=progress,
+                batch_chunks=settings.index_batch,
             )
         stats = kabar.store.stats()
         kabar.close()

@@ -270,6 +270,14 @@ class Baselines:
         return out
 
 
+def engine_order(retrieved: Sequence[str], res: SearchResult) -> list[str]:
+    """Article ids in the order the engine ranked its passages (it may rerank the searcher's first few),
+    followed by the rest of the deeper search."""
+    article = {p.chunk_id: p.article_id for p in res.passages}
+    head = [c for c in retrieved if c in article]
+    return [article[c] for c in head] + [p.article_id for p in res.passages if p.chunk_id not in set(head)]
+
+
 def _article_of(chunk_id: str) -> str:
     return chunk_id.rsplit(":", 1)[0]
 
@@ -311,7 +319,7 @@ def run_questions(
             # LLM mode retrieves through its own reference to the searcher: rank with a search of our own
             res = recorder.last or recorder.search(it.question, depth)
             timings = answer.timings_ms
-            rankings = {KABAR: Ranking([p.article_id for p in res.passages], timings.get("retrieve", 0.0))}
+            rankings = {KABAR: Ranking(engine_order(answer.retrieved, res), timings.get("retrieve", 0.0))}
             if base is not None:
                 rankings.update(base.run(it.question, res.query_vector, res.timings_ms.get("embed", 0.0)))
             results.append(

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bot.lang import detect_language
 from index.embed import Embedder
 from index.keyword import tokenize
+from index.lang import detect_language
 from index.types import Passage
 
 # A sentence opening with one of these leans on the sentence before it ("Ia menambahkan ..."):
@@ -210,6 +210,15 @@ def _cover(entities: set[str], text: str) -> float:
     keys = {_fold(w) for w in words if not w[0].isdigit()}
     found = sum(e in words if e[0].isdigit() or len(e) < 4 else _fold(e) in keys for e in entities)
     return found / len(entities)
+
+
+def rerank(passages: list[Passage], cands: list[Support]) -> list[Passage]:
+    """Scored passages by their best sentence's support, then the unscored ones as they were."""
+    best: dict[str, float] = {}
+    for c in cands:
+        best[c.passage.chunk_id] = max(best.get(c.passage.chunk_id, c.score), c.score)
+    scored = sorted((p for p in passages if p.chunk_id in best), key=lambda p: -best[p.chunk_id])
+    return scored + [p for p in passages if p.chunk_id not in best]
 
 
 def select(cands: list[Support], max_sentences: int, margin: float = 0.5) -> list[Support]:

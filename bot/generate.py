@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import prompts
-from bot.lang import detect_language
 from bot.llm import LLM, LLMError, LLMTimeout, Message, OnToken
 from bot.verify import MARKER, MarkerHoldback, Verdict, Verifier, is_refusal
+from index.lang import detect_language
 from index.search import Searcher
 from index.types import Answer, Citation, Passage
 

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
         160, description="Target chunk size in model tokens (hard limit: the model's 512)."
     )
     chunk_overlap: int = Field(1, description="Sentences shared between neighbouring chunks.")
+    index_batch: int = Field(
+        256, ge=1, description="Chunks embedded and committed per step of `kabar index` (a kill loses one)."
+    )
     min_support: float | None = Field(
         None,
         description="Support score below which the extractive answer refuses (default: calibrated value).",

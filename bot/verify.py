@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bot.extractive import _COMMON_CAPS, _fold
-from bot.lang import detect_language
 from index.embed import Embedder
 from index.keyword import tokenize
+from index.lang import detect_language
 from index.sentences import split_sentences
 from index.types import Passage
 

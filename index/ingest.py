@@ -88,7 +88,7 @@ def index_paths(
     chunking: ChunkParams | None = None,
     prune: bool = False,
     progress: Progress | None = None,
-    batch_chunks: int = 64,
+    batch_chunks: int = 256,
 ) -> IndexReport:
     """Bring the index in line with the articles under `paths`; returns what changed.
 

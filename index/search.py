@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense (Chroma) and keyword (BM25) rankings fused by reciprocal rank."""
+"""Hybrid retrieval: dense (Chroma) and keyword (BM25) rankings fused by their standardised scores."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 
 from index.embed import Embedder
 from index.keyword import KeywordIndex
+from index.lang import detect_language
 from index.store import Store
 from index.types import Passage
 
@@ -19,12 +20,16 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class SearchParams:
-    """Knobs of the fusion; tuned with `kabar eval`."""
+    """Knobs of the fusion; tuned with `kabar eval` and bench/fusion_study.py (docs/evaluation.md)."""
 
     depth: int = 50  # candidates taken from each ranking
-    rrf_k: int = 60  # reciprocal-rank constant
-    dense_weight: float = 1.0
-    keyword_weight: float = 1.0
+    dense_weight: float = 0.6  # share of the dense z-score in the fused score, Indonesian questions
+    # English questions over Indonesian articles: BM25 can only match names and numbers, so dense leads.
+    dense_weight_en: float = 0.8
+
+    def weight(self, query: str) -> float:
+        """The dense share for this query's language."""
+        return self.dense_weight_en if detect_language(query) == "en" else self.dense_weight
 
 
 @dataclass
@@ -79,7 +84,7 @@ class Searcher:
         t2 = time.perf_counter()
         keyword = self.keyword.search(query, p.depth)
         t3 = time.perf_counter()
-        fused = fuse([dense, keyword], [p.dense_weight, p.keyword_weight], p.rrf_k)[:top_k]
+        fused = fuse(dense, keyword, p.weight(query))[:top_k]
         passages = self.store.passages(fused)
         kw_of = dict(keyword)
         vectors = self.store.vectors([ps.chunk_id for ps in passages])
@@ -97,13 +102,30 @@ class Searcher:
         return SearchResult(passages, qv, timings)
 
 
-def fuse(rankings: list[list[tuple[str, float]]], weights: list[float], k: int) -> list[tuple[str, float]]:
-    """Weighted reciprocal rank fusion of several rankings of ids."""
-    scores: dict[str, float] = {}
-    for ranking, w in zip(rankings, weights, strict=True):
-        for rank, (cid, _) in enumerate(ranking):
-            scores[cid] = scores.get(cid, 0.0) + w / (k + rank + 1)
+def fuse(
+    dense: list[tuple[str, float]], keyword: list[tuple[str, float]], dense_weight: float
+) -> list[tuple[str, float]]:
+    """Candidates of both rankings by `w * z(cosine) + (1 - w) * z(BM25)`, best first.
+
+    Each score is standardised over its own candidate list, so a ranking counts by how far a candidate
+    stands out from the others: a BM25 hit that reuses the question's rare words outweighs a near-tie of
+    cosines, and a clear dense winner outweighs a flat BM25 list. (Reciprocal-rank fusion sees only ranks,
+    and on every question set here it scored below the better of its two inputs.) A candidate missing from
+    one list gets that list's lowest z-score.
+    """
+    zd, zk = _zscores(dense), _zscores(keyword)
+    floor_d, floor_k = min(zd.values(), default=0.0), min(zk.values(), default=0.0)
+    w = dense_weight
+    scores = {c: w * zd.get(c, floor_d) + (1 - w) * zk.get(c, floor_k) for c in zd.keys() | zk.keys()}
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def _zscores(ranking: list[tuple[str, float]]) -> dict[str, float]:
+    if not ranking:
+        return {}
+    values = np.array([s for _, s in ranking], np.float64)
+    sd = float(values.std()) or 1.0
+    return {c: (s - float(values.mean())) / sd for c, s in ranking}
 
 
 def keyword_root(data_dir: Path) -> Path:

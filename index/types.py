@@ -132,6 +132,7 @@ class Answer:
     notice: str | None = None  # e.g. why an LLM answer fell back to the extractive one
     checked_sentences: int = 0  # LLM mode: answer sentences whose citations were verified
     dropped_sentences: int = 0  # LLM mode: of those, removed for lacking a supporting citation
+    retrieved: list[str] = field(default_factory=list)  # chunk ids the answer was drawn from, best first
 
     def to_json(self) -> dict[str, Any]:
         """The `--json` contract."""
@@ -148,4 +149,5 @@ class Answer:
             "notice": self.notice,
             "checked_sentences": self.checked_sentences,
             "dropped_sentences": self.dropped_sentences,
+            "retrieved": self.retrieved,
         }

@@ -83,6 +83,7 @@ def _chunk_count(home: Path) -> int:
 
 def _kabar(home: Path, cache: Path, *args: str) -> subprocess.Popen:
     env = {**os.environ, "KABAR_HOME": str(home), "KABAR_CACHE_DIR": str(cache), "OMP_NUM_THREADS": "1"}
+    env["KABAR_INDEX_BATCH"] = "32"  # several commits per run, so there is a moment to kill it between them
     env.pop("KABAR_EMBED_MODEL", None)  # the real default model
     return subprocess.Popen(
         [str(Path(sys.executable).parent / "kabar"), *args],

@@ -121,3 +121,26 @@ def test_json_contract(engine: Engine) -> None:
     assert {"n", "article_id", "title", "source", "date", "path", "quote", "score"} <= citation.keys()
     assert citation["n"] == 1 and citation["source"] == "Channelnewsasia.com"
     assert citation["publisher"] == "INDOZONE.ID"
+
+
+def test_english_questions_rank_passages_by_their_best_sentence(engine: Engine) -> None:
+    question = "What does Cheong Seong-chang expect Kim Jong Un to gain?"
+    answer = engine.answer(question)
+    fused = [p.chunk_id for p in engine.searcher.search(question, engine.top_k).passages]
+    assert sorted(answer.retrieved) == sorted(fused) and answer.to_json()["retrieved"] == answer.retrieved
+    # a chunk holding a cited sentence comes first, whatever its fused rank
+    assert answer.retrieved[0] in {c.chunk_id for c in answer.citations}
+    indonesian = "Siapa duta besar Rusia untuk Korea Selatan?"
+    assert engine.answer(indonesian).retrieved == [
+        p.chunk_id for p in engine.searcher.search(indonesian, engine.top_k).passages
+    ]
+
+
+def test_rerank_orders_scored_passages_by_their_best_sentence() -> None:
+    from bot.extractive import Support, rerank
+    from index.types import Passage
+
+    a, b, c, d = (Passage(chunk_id=x, article_id=x, text="Satu. Dua.", score=0.0) for x in "abcd")
+    cands = [Support(b, 1, 0, 5, 0, 2.0), Support(a, 0, 0, 5, 0, 0.5), Support(a, 0, 6, 10, 1, 1.0)]
+    assert [p.chunk_id for p in rerank([a, b, c, d], cands)] == ["b", "a", "c", "d"]
+    assert rerank([c, d], []) == [c, d]

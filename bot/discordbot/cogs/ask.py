@@ -12,7 +12,7 @@ from discord.ext import commands
 from bot.discordbot.access import allowed_channel_only, question_refusal
 from bot.discordbot.delivery import send_answer
 from bot.engine import Turn
-from bot.lang import detect_language
+from index.lang import detect_language
 
 if TYPE_CHECKING:
     from bot.discordbot.client import KabarBot

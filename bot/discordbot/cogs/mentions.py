@@ -18,8 +18,8 @@ from bot.discordbot.errors import user_message
 from bot.discordbot.render import thread_name
 from bot.discordbot.services import Conversations
 from bot.engine import Turn
-from bot.lang import detect_language
 from bot.settings import Settings
+from index.lang import detect_language
 
 if TYPE_CHECKING:
     from bot.discordbot.client import KabarBot

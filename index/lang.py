@@ -1,4 +1,4 @@
-"""Tell Indonesian from English questions, for the language of the answer's frame."""
+"""Tell Indonesian from English questions: for fusion weights and the language of the answer's frame."""
 
 from __future__ import annotations
 
