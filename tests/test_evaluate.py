@@ -441,12 +441,12 @@ def test_cli_needs_a_question_file() -> None:
 
 # What Kabar reached on tests/data/seed_eval.jsonl (18 answerable, 4 impossible, 5 out-of-corpus
 # questions; IndoSum sample as distractors). Raise these when quality improves; never lower them.
-FLOOR = {
-    "recall@1": 15 / 18,
+FLOOR = {  # what Kabar reached (2026-11-26, z-score fusion): a drop fails CI
+    "recall@1": 16 / 18,
     "recall@5": 1.0,
-    "mrr": 0.89,
-    "contains_answer": 17 / 18,
-    "citation_precision": 0.70,
+    "mrr": 0.94,
+    "contains_answer": 18 / 18,
+    "citation_precision": 0.80,
     "refused_answerable": 0.0,  # a ceiling
     "absent_recall": 1.0,
 }
@@ -465,7 +465,7 @@ def test_seed_eval_quality_floor(kabar_env: Path) -> None:
     assert kabar["recall@5"] >= FLOOR["recall@5"]
     assert kabar["mrr"] >= FLOOR["mrr"]
     assert answers["contains_answer"] >= FLOOR["contains_answer"] - 1e-9
-    assert answers["citation_precision"] >= FLOOR["citation_precision"]
+    assert answers["citation_precision"] >= FLOOR["citation_precision"] - 1e-9
     assert answers["refused_answerable"] <= FLOOR["refused_answerable"]
     assert answers["refusal_absent"]["recall"] >= FLOOR["absent_recall"]
     for baseline in ("bm25", "dense", "llama-index"):  # fusion must not fall below either side
