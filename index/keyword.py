@@ -192,9 +192,7 @@ class KeywordIndex:
     @classmethod
     def build(cls, keys: Sequence[str], texts: Sequence[str], name: str = "s0") -> KeywordIndex:
         """Index texts (one per key) as one segment."""
-        if not keys:
-            return cls()
-        return cls([Segment.build(name, keys, [tokenize(t) for t in texts])])
+        return cls().updated(name, dict(zip(keys, texts, strict=True)), ())
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """Top-k (chunk_id, score) with a positive score; ties go to the smaller id."""
@@ -260,8 +258,11 @@ class KeywordIndex:
     def save(self, root: Path, version: int) -> None:
         """Write the new segments and a manifest `v<version>.json`, then switch `current` atomically."""
         root.mkdir(parents=True, exist_ok=True)
+        published = (_manifest(root, self.current_version(root)) or {}).get("segments", [])
         for seg in self.segments:
-            if not (root / seg.name / "keys.json").exists():
+            # a name on disk but not published is the leftover of a save killed before its manifest
+            # (the rerun reuses the version number, so the name): it is written again, not trusted
+            if seg.name not in published:
                 seg.save(root / seg.name)
         manifest = {
             "segments": [s.name for s in self.segments],

@@ -166,3 +166,16 @@ def test_versions_share_unchanged_segments_on_disk(tmp_path) -> None:
     assert loaded.search("rudal Kim", 1) == v2.search("rudal Kim", 1)
     v2.updated("s3", {}, ["d:1"]).save(root, 3)
     assert sorted(p.name for p in root.iterdir()) == ["current", "s1", "s2", "v2.json", "v3.json"]
+
+
+def test_a_segment_left_by_a_killed_save_is_written_again(tmp_path) -> None:
+    root = tmp_path / "kw"
+    keys = [f"d:{i}" for i in range(len(CORPUS))]
+    v1 = KeywordIndex.build(keys[:8], CORPUS[:8], name="s1")
+    v1.save(root, 1)
+    # a run killed after writing its new segment, before publishing version 2, with other chunks
+    KeywordIndex.build(["x:0"], ["harga cabai"], name="s2").segments[0].save(root / "s2")
+    v1.updated("s2", dict(zip(keys[8:], CORPUS[8:], strict=True)), []).save(root, 2)
+    loaded, version = KeywordIndex.load(root)
+    assert version == 2 and loaded.keys() == set(keys)
+    assert loaded.search("rudal Kim", 1)[0][0] == "d:9"
