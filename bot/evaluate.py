@@ -275,7 +275,8 @@ def engine_order(retrieved: Sequence[str], res: SearchResult) -> list[str]:
     followed by the rest of the deeper search."""
     article = {p.chunk_id: p.article_id for p in res.passages}
     head = [c for c in retrieved if c in article]
-    return [article[c] for c in head] + [p.article_id for p in res.passages if p.chunk_id not in set(head)]
+    seen = set(head)
+    return [article[c] for c in head] + [p.article_id for p in res.passages if p.chunk_id not in seen]
 
 
 def _article_of(chunk_id: str) -> str:
