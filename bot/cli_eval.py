@@ -110,7 +110,7 @@ def eval_cmd(
             index_info = ev.prepare_index(kabar, items, list(corpora), absent_share, progress)
         try:
             kabar.store.require_nonempty()
-            llm = kabar.engine.generator is not None if use_llm is None else use_llm
+            llm = kabar.engine.uses_llm(use_llm)
             with _question_bar(err if show else None, baselines) as tick:
                 results = ev.run_questions(kabar.engine, items, max(ks), baselines, tick, use_llm=llm)
         finally:

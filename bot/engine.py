@@ -81,6 +81,10 @@ class Engine:
             verifier = Verifier(searcher.embedder, verify, vectors=self.scorer._vectors)
             self.generator = Generator(llm, searcher, verifier, self._extractive, top_k=top_k)
 
+    def uses_llm(self, use_llm: bool | None = None) -> bool:
+        """Whether an answer asked with `use_llm` is generated: None means "when an LLM is configured"."""
+        return self.generator is not None if use_llm is None else use_llm
+
     def answer(
         self,
         question: str,
@@ -94,9 +98,7 @@ class Engine:
         With an LLM (the default when one is configured; `use_llm` overrides) the answer is generated and
         its citations verified, streamed to `on_token` as it comes; otherwise it is extractive.
         """
-        if use_llm is None:
-            use_llm = self.generator is not None
-        if use_llm:
+        if self.uses_llm(use_llm):
             if self.generator is None:
                 raise LLMNotConfigured("no LLM is configured: set KABAR_LLM=openai or KABAR_LLM=llamacpp")
             self.generator.searcher = self.searcher  # whoever swapped engine.searcher (eval) is seen

@@ -307,7 +307,7 @@ def run_questions(
 
     `use_llm` as `Engine.answer` takes it: None answers with the LLM when one is configured.
     """
-    llm = engine.generator is not None if use_llm is None else use_llm
+    llm = engine.uses_llm(use_llm)
     recorder = RecordingSearcher(engine.searcher, depth)
     original = engine.searcher
     engine.searcher = recorder
