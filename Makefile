@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 QUESTION ?= What does Cheong Seong-chang expect Kim Jong Un to gain?
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-fast lint bench clean
 
 $(BIN)/kabar: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -22,6 +22,10 @@ test: $(BIN)/kabar
 	$(BIN)/ruff check bot index prompts tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# The fast tier alone: no model (fake embedder, fake LLM), real Chroma and SQLite, nothing slow.
+test-fast: $(BIN)/kabar
+	$(BIN)/pytest -m "not integration and not slow"
 
 bench: $(BIN)/kabar
 	$(BIN)/python bench/index_bench.py

@@ -20,8 +20,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from qa_data import DATA, half, ntrex_questions, read_jsonl  # noqa: E402
 
+from bot.answer.extractive import FEATURES, SupportWeights  # noqa: E402
 from bot.app import build  # noqa: E402
-from bot.extractive import FEATURES, SupportWeights  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from index.clean import sanitize_id  # noqa: E402
 from index.ingest import index_paths  # noqa: E402
@@ -52,14 +52,14 @@ def main() -> None:
                 continue
             seen.add(q["passage_id"])
             fh.write(json.dumps({"doc_id": q["passage_id"], "text": q["passage"]}, ensure_ascii=False) + "\n")
-    kabar = build(Settings(home=work / "data"))
+    kabar = build(Settings.load(None, home=work / "data"))
     t = time.time()
     report = index_paths([corpus, Path("seeds")], kabar.store, kabar.embedder)
     print(f"indexed {report.added} passages in {time.time() - t:.0f}s", file=sys.stderr)
     rows = []
     for i, q in enumerate(qs):
-        res = kabar.engine.searcher.search(q["question"], kabar.settings.top_k)
-        cands = kabar.engine.scorer.score(q["question"], res.query_vector, res.passages)
+        res = kabar.engine.searcher.search(q["question"], kabar.settings.answer.top_k)
+        cands = kabar.engine.extractive.scorer.score(q["question"], res.query_vector, res.passages)
         best = cands[0]
         rows.append(
             {

@@ -26,16 +26,16 @@ Ranked = list[tuple[str, float]]
 
 
 def dump(args: argparse.Namespace) -> None:
-    from bot import evaluate as ev
     from bot.app import build
+    from bot.evaluate import datasets as ev
     from bot.settings import Settings
 
     items = [it for f in args.qa for it in ev.read_qa(f)]
     items += [it for f in args.ntrex for it in ev.read_ntrex(f)]
     ev.gold_corpus(items, args.absent)
-    kabar = build(Settings(home=args.data_dir))
+    kabar = build(Settings.load(None, home=args.data_dir))
     searcher = kabar.engine.searcher
-    scorer = kabar.engine.scorer
+    scorer = kabar.engine.extractive.scorer
     with args.out.open("w", encoding="utf-8") as fh:
         for n, it in enumerate(items):
             if it.kind != "answerable":

@@ -73,7 +73,7 @@ def latencies(kabar, data_dir: Path, n_questions: int) -> dict:
 def throughput(kabar, settings: Settings, corpus: Path, articles: int, slices: int, work: Path) -> dict:
     """Pipeline vs raw encode on the same chunks, interleaved slice by slice so that other load on the
     machine hits both alike."""
-    from index.ingest import ChunkParams
+    from index.types import ChunkParams
 
     records = [r for _, r in zip(range(articles), read_jsonl(corpus), strict=False)]
     emb = kabar.embedder
@@ -86,14 +86,17 @@ def throughput(kabar, settings: Settings, corpus: Path, articles: int, slices: i
         )
         t = time.perf_counter()
         report = index_paths(
-            [part], kabar.store, emb, chunking=ChunkParams(settings.chunk_tokens, settings.chunk_overlap)
+            [part],
+            kabar.store,
+            emb,
+            chunking=ChunkParams(settings.index.chunk_tokens, settings.index.chunk_overlap),
         )
         pipe_s += time.perf_counter() - t
         texts = [
             c.embed_text
             for a in load_articles([part])
             for c in chunk_article(
-                a, emb.count_tokens, emb.max_tokens, settings.chunk_tokens, settings.chunk_overlap
+                a, emb.count_tokens, emb.max_tokens, settings.index.chunk_tokens, settings.index.chunk_overlap
             )
         ]
         assert len(texts) == report.chunks_embedded + report.chunks_reused, (len(texts), report)
@@ -140,7 +143,7 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="kabar-bench-"))
     data_dir = args.latency_only or work / "data"
-    settings = Settings(home=data_dir)
+    settings = Settings.load(None, home=data_dir)
     corpus = [args.corpus, ROOT / "seeds"]
 
     t = time.perf_counter()
@@ -165,7 +168,7 @@ def main() -> None:
         c.embed_text
         for a in load_articles(corpus)
         for c in chunk_article(
-            a, emb.count_tokens, emb.max_tokens, settings.chunk_tokens, settings.chunk_overlap
+            a, emb.count_tokens, emb.max_tokens, settings.index.chunk_tokens, settings.index.chunk_overlap
         )
     ]
     tokens = sum(emb.count_tokens(x) for x in texts)

@@ -25,22 +25,22 @@ sys.path.insert(0, str(ROOT))
 
 
 def dump(args: argparse.Namespace) -> None:
-    from bot import evaluate as ev
+    from bot.answer.extractive import question_type
     from bot.app import build
-    from bot.extractive import question_type
+    from bot.evaluate import datasets as ev
     from bot.settings import Settings
     from index.keyword import tokenize
 
     items = [it for f in args.qa for it in ev.read_qa(f)]
     ev.gold_corpus(items, args.absent)
-    kabar = build(Settings(home=args.data_dir))
+    kabar = build(Settings.load(None, home=args.data_dir))
     engine = kabar.engine
     with args.out.open("w", encoding="utf-8") as fh:
         for n, it in enumerate(items):
             if it.kind == "absent":
                 continue
             res = engine.searcher.search(it.question, engine.top_k)
-            cands = engine.scorer.score(it.question, res.query_vector, res.passages)
+            cands = engine.extractive.scorer.score(it.question, res.query_vector, res.passages)
             if not cands:
                 continue
             best = cands[0]

@@ -37,8 +37,10 @@ sys.path.insert(0, str(ROOT))
 from bot.app import build  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from index.chunk import chunk_article  # noqa: E402
-from index.ingest import ChunkParams, IndexReport, index_paths, remove_paths  # noqa: E402
+from index.ingest import IndexReport, index_paths, remove_paths  # noqa: E402
+from index.layout import DataDir  # noqa: E402
 from index.load import load_articles  # noqa: E402
+from index.types import ChunkParams  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "corpus"
 DEFAULT_CORPUS = [DATA / "indosum_dev.jsonl.gz", DATA / "clickid.jsonl.gz"]
@@ -127,7 +129,7 @@ def main() -> None:
     args = ap.parse_args()
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="kabar-reindex-"))
-    reuse = (work / "data" / "kabar.sqlite").exists()
+    reuse = DataDir(work / "data").exists()
     corpus = work / "corpus"
     corpus.mkdir(parents=True, exist_ok=True)
     (corpus / "new.jsonl").unlink(missing_ok=True)  # a reused build: back to the base corpus
@@ -135,10 +137,10 @@ def main() -> None:
     base, held = lines[: len(lines) - args.add], lines[len(lines) - args.add :]
     base_file = corpus / "base.jsonl"
     base_file.write_text("\n".join(base) + "\n", encoding="utf-8")
-    settings = Settings(home=work / "data")
+    settings = Settings.load(None, home=work / "data")
     kabar = build(settings)
     store, emb = kabar.store, kabar.embedder
-    chunking = ChunkParams(settings.chunk_tokens, settings.chunk_overlap)
+    chunking = ChunkParams(settings.index.chunk_tokens, settings.index.chunk_overlap)
     out: dict = {"platform": platform.platform(), "records": len(lines), "held_out": len(held)}
 
     def run(**kw) -> IndexReport:

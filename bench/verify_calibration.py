@@ -18,8 +18,8 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from bot.answer.verify import Verifier, VerifyParams  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from bot.verify import Verifier, VerifyParams  # noqa: E402
 from index.embed import load_embedder  # noqa: E402
 from index.ingest import index_paths  # noqa: E402
 from index.lang import detect_language  # noqa: E402
@@ -75,8 +75,8 @@ DISTORTED = [
 
 
 def main() -> None:
-    settings = Settings()
-    embedder = load_embedder(None, settings.cache_dir)
+    settings = Settings.load()
+    embedder = load_embedder(None, settings.index.cache_dir)
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp), embedder.name, embedder.dim)
         index_paths([ROOT / "seeds"], store, embedder)

@@ -1,4 +1,4 @@
-"""Wiring: build the embedder, store, searcher and engine from Settings (the one place that does)."""
+"""Wiring: build the embedder, store, searcher, engine and indexer from Settings (the one place that does)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.engine import Engine
-from bot.extractive import SupportWeights
-from bot.llm import LLM, make_llm
-from bot.settings import Settings
+from bot.answer.engine import Engine
+from bot.answer.extractive import ExtractiveAnswerer, SentenceScorer, SupportWeights
+from bot.answer.generate import LLMAnswerer
+from bot.answer.llm import LLM, make_llm
+from bot.answer.verify import Verifier, VerifyParams
+from bot.settings import AnswerSettings, Settings
 from index.embed import Embedder, load_embedder
+from index.indexer import Indexer
 from index.search import Searcher
 from index.store import Store
+from index.types import ChunkParams
 
 log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
 
 
 def quiet_environment() -> None:
@@ -32,10 +38,51 @@ def configure_llama_index(embedder: Embedder) -> None:
     from llama_index.core import Settings as LlamaSettings
     from llama_index.core.llms import MockLLM
 
-    from index.embed import LlamaIndexEmbedding
+    from index.llama_adapter import LlamaIndexEmbedding
 
     LlamaSettings.llm = MockLLM()  # the extractive mode needs no LLM; never fall back to OpenAI
     LlamaSettings.embed_model = LlamaIndexEmbedding(embedder)
+
+
+def embedder_for(settings: Settings, progress: Progress | None = None) -> Embedder:
+    """The configured embedding model (the bundled one is rebuilt into the cache on first use)."""
+    quiet_environment()
+    s = settings.index
+    embedder = load_embedder(
+        s.embed_model,
+        s.cache_dir,
+        query_prefix=s.query_prefix,
+        passage_prefix=s.passage_prefix,
+        progress=progress,
+    )
+    configure_llama_index(embedder)
+    return embedder
+
+
+def indexer_for(settings: Settings, data_dir: Path, embedder: Embedder | None) -> Indexer:
+    """The Indexer of a data dir with the configured chunking and batch size."""
+    s = settings.index
+    return Indexer(
+        data_dir, embedder, ChunkParams(s.chunk_tokens, s.chunk_overlap), batch_chunks=s.index_batch
+    )
+
+
+def engine_for(
+    searcher: Searcher,
+    llm: LLM | None = None,
+    answer: AnswerSettings | None = None,
+    verify: VerifyParams | None = None,
+) -> Engine:
+    """The answer engine over a searcher: extractive always, LLM answers when `llm` is given."""
+    a = answer or AnswerSettings.model_construct()  # the defaults, without reading the environment
+    weights = SupportWeights()
+    if a.min_support is not None:
+        weights.min_support = a.min_support
+    scorer = SentenceScorer(searcher.embedder, weights)
+    generator = None
+    if llm is not None:
+        generator = LLMAnswerer(llm, Verifier(searcher.embedder, verify, vectors=scorer.vectors))
+    return Engine(searcher, ExtractiveAnswerer(scorer, a.max_answer_sentences), generator, top_k=a.top_k)
 
 
 @dataclass
@@ -49,6 +96,10 @@ class Kabar:
     engine: Engine
     llm: LLM | None = None
 
+    def indexer(self, embedder: Embedder | None = None) -> Indexer:
+        """The Indexer of this data dir (with the shared embedder, or one wrapping it)."""
+        return indexer_for(self.settings, self.data_dir, embedder or self.embedder)
+
     def close(self) -> None:
         """Release the store (and the LLM's connections)."""
         self.store.close()
@@ -56,32 +107,11 @@ class Kabar:
             self.llm.close()
 
 
-def build(
-    settings: Settings,
-    data_dir: Path | None = None,
-    progress: Callable[[str, int, int], None] | None = None,
-) -> Kabar:
+def build(settings: Settings, data_dir: Path | None = None, progress: Progress | None = None) -> Kabar:
     """Load the embedding model (rebuilding the bundled one on first use) and open the index."""
-    quiet_environment()
     data = settings.data_dir(data_dir)
-    embedder = load_embedder(
-        settings.embed_model,
-        settings.cache_dir,
-        query_prefix=settings.query_prefix,
-        passage_prefix=settings.passage_prefix,
-        progress=progress,
-    )
-    configure_llama_index(embedder)
+    embedder = embedder_for(settings, progress)
     store = Store(data, embedder.name, embedder.dim)
-    llm = make_llm(settings)  # None unless KABAR_LLM selects one
-    weights = SupportWeights()
-    if settings.min_support is not None:
-        weights.min_support = settings.min_support
-    engine = Engine(
-        Searcher(store, embedder),
-        top_k=settings.top_k,
-        weights=weights,
-        max_sentences=settings.max_answer_sentences,
-        llm=llm,
-    )
+    llm = make_llm(settings.llm)  # None unless KABAR_LLM selects one
+    engine = engine_for(Searcher(store, embedder), llm, settings.answer)
     return Kabar(settings, data, embedder, store, engine, llm)

@@ -1,15 +1,21 @@
-"""Kabar's settings: one place, read from KABAR_* environment variables and `.env`."""
+"""Kabar's settings in sections (index, answer, LLM, Discord), read from KABAR_* variables and `.env`.
+
+Each section is its own pydantic-settings class with the variable names users already have
+(`KABAR_CHUNK_TOKENS`, `KABAR_LLM_URL`, `KABAR_DISCORD_TOKEN`, ...). `Settings.load()` builds them once,
+in the entry point, and the result is passed down; nothing reads the environment at import time.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from platformdirs import user_cache_dir, user_data_dir
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.embed import DEFAULT_EMBED_MODEL
+from index.errors import KabarError
 
 
 def default_home() -> Path:
@@ -22,10 +28,18 @@ def default_cache() -> Path:
     return Path(user_cache_dir("kabar", appauthor=False))
 
 
-class Settings(BaseSettings):
-    """Every knob of Kabar, with its default and what it does."""
+class SettingsError(KabarError):
+    """A KABAR_* variable has a value that cannot be used (the message names it; the value is not echoed)."""
 
-    model_config = SettingsConfigDict(env_prefix="KABAR_", env_file=".env", extra="ignore")
+
+def _config(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, env_file=".env", extra="ignore", populate_by_name=True)
+
+
+class IndexSettings(BaseSettings):
+    """Where the index lives and what shapes it: model, corpus, chunking."""
+
+    model_config = _config("KABAR_")
 
     home: Path = Field(
         default_factory=default_home, description="Data directory: index, vectors, keyword index."
@@ -44,7 +58,6 @@ class Settings(BaseSettings):
     corpus: list[Path] = Field(
         default_factory=lambda: [Path("seeds")], description="Corpus folders to index."
     )
-    top_k: int = Field(5, description="Passages retrieved per question.")
     chunk_tokens: int = Field(
         160, description="Target chunk size in model tokens (hard limit: the model's 512)."
     )
@@ -52,87 +65,173 @@ class Settings(BaseSettings):
     index_batch: int = Field(
         256, ge=1, description="Chunks embedded and committed per step of `kabar index` (a kill loses one)."
     )
+
+    def data_dir(self, override: Path | None = None) -> Path:
+        """The data directory in force (`--data-dir` wins over KABAR_HOME)."""
+        return (override or self.home).expanduser()
+
+
+class AnswerSettings(BaseSettings):
+    """How answers are made: passages retrieved, refusal threshold, quote length, chat memory."""
+
+    model_config = _config("KABAR_")
+
+    top_k: int = Field(5, description="Passages retrieved per question.")
     min_support: float | None = Field(
         None,
         description="Support score below which the extractive answer refuses (default: calibrated value).",
     )
     max_answer_sentences: int = Field(3, description="Most sentences quoted in an extractive answer.")
     history_turns: int = Field(6, description="Chat turns kept for follow-up questions.")
-    discord_token: SecretStr | None = Field(None, description="Discord bot token (never logged).")
 
-    # --- Discord front end (`kabar discord`, docs/discord.md) ------------------------------------------
-    # Lists are JSON in the environment, e.g. KABAR_DISCORD_GUILD_IDS='[123456789012345678]'.
-    discord_guild_ids: list[int] = Field(
+
+class LLMSettings(BaseSettings):
+    """LLM answers (docs/llm.md): which backend, where, and how long to wait for it."""
+
+    model_config = _config("KABAR_LLM_")
+
+    backend: Literal["none", "openai", "llamacpp"] = Field(
+        "none",
+        validation_alias=AliasChoices("KABAR_LLM", "backend"),
+        description="Answer mode: none (extractive, no LLM), openai (an OpenAI-compatible server at "
+        "KABAR_LLM_URL) or llamacpp (the GGUF file KABAR_LLM_GGUF; needs kabar[llamacpp]).",
+    )
+    url: str = Field(
+        "http://localhost:11434/v1",
+        description="Base URL of the chat-completions server, as OpenAI clients take it (Ollama: "
+        "http://localhost:11434/v1, llama.cpp server: http://localhost:8080/v1).",
+    )
+    model: str = Field("", description="Model name sent to the server (e.g. qwen2.5:7b-instruct).")
+    api_key: SecretStr | None = Field(None, description="API key for the server, if any (never logged).")
+    gguf: Path | None = Field(None, description="GGUF model file for KABAR_LLM=llamacpp.")
+    timeout: float = Field(30.0, gt=0, description="Seconds one LLM request may take.")
+    budget: float = Field(
+        60.0, gt=0, description="Seconds per LLM call, retries included; then the extractive answer."
+    )
+    retries: int = Field(2, ge=0, le=10, description="Retries of a failed LLM request within the budget.")
+    temperature: float = Field(0.1, ge=0, le=2, description="Sampling temperature.")
+    max_tokens: int = Field(512, ge=16, description="Longest reply, in tokens.")
+    context: int = Field(4096, ge=512, description="Context window of the llama.cpp model, in tokens.")
+
+
+class DiscordSettings(BaseSettings):
+    """The Discord front end (`kabar discord`, docs/discord.md). Lists are JSON, e.g. '[1234]'."""
+
+    model_config = _config("KABAR_DISCORD_")
+
+    token: SecretStr | None = Field(None, description="Discord bot token (never logged).")
+    guild_ids: list[int] = Field(
         default_factory=list,
         description="Servers (guild ids) where the bot works; empty: every server it is in.",
     )
-    discord_channel_ids: list[int] = Field(
+    channel_ids: list[int] = Field(
         default_factory=list,
         description="Channels where it answers (a thread counts as its parent); empty: every channel.",
     )
-    discord_admin_role: str | None = Field(
+    admin_role: str | None = Field(
         None,
         description="Role name or id allowed to run /reindex and /add_article (the Administrator permission "
         "always is).",
     )
-    discord_cooldown_seconds: float = Field(10.0, ge=0, description="Seconds a user waits between questions.")
-    discord_max_question_chars: int = Field(
+    cooldown_seconds: float = Field(10.0, ge=0, description="Seconds a user waits between questions.")
+    max_question_chars: int = Field(
         500,
         ge=1,
         le=6000,
         description="Longest question accepted, in characters (Discord's own limit: 6000).",
     )
-    discord_answer_mentions: bool = Field(
+    answer_mentions: bool = Field(
         True, description="Answer messages that mention the bot outside its own threads."
     )
-    discord_open_threads: bool = Field(
+    open_threads: bool = Field(
         True, description="Answer a mention in a new thread (follow-ups then go in the thread)."
     )
-    discord_follow_ups: bool = Field(
+    follow_ups: bool = Field(
         True,
         description="Treat replies to the bot's answers and messages in its threads as follow-up questions "
         "(needs the privileged Message Content intent).",
     )
-    discord_sync_guild_ids: list[int] = Field(
+    sync_guild_ids: list[int] = Field(
         default_factory=list,
         description="Servers to sync slash commands to at start-up (instant); empty: the allowed servers, "
         "or globally (can take up to an hour) when none are set.",
     )
-    discord_max_attachment_bytes: int = Field(
+    max_attachment_bytes: int = Field(
         2_000_000, ge=1, le=25_000_000, description="Largest file /add_article accepts, in bytes."
     )
-    discord_memory_turns: int = Field(
+    memory_turns: int = Field(
         6, ge=0, le=50, description="Earlier turns remembered per thread or reply chain for follow-ups."
     )
-    discord_watch: bool = Field(
+    watch: bool = Field(
         False,
         description="Run the corpus watcher inside the bot: re-index the corpus folders after changes settle "
         "(deleted files are pruned), as `kabar watch` does.",
     )
 
-    # --- LLM answers (issue 6, docs/llm.md) ----------------------------------------------------------
-    llm: Literal["none", "openai", "llamacpp"] = Field(
-        "none",
-        description="Answer mode: none (extractive, no LLM), openai (an OpenAI-compatible server at "
-        "KABAR_LLM_URL) or llamacpp (the GGUF file KABAR_LLM_GGUF; needs kabar[llamacpp]).",
-    )
-    llm_url: str = Field(
-        "http://localhost:11434/v1",
-        description="Base URL of the chat-completions server, as OpenAI clients take it (Ollama: "
-        "http://localhost:11434/v1, llama.cpp server: http://localhost:8080/v1).",
-    )
-    llm_model: str = Field("", description="Model name sent to the server (e.g. qwen2.5:7b-instruct).")
-    llm_api_key: SecretStr | None = Field(None, description="API key for the server, if any (never logged).")
-    llm_gguf: Path | None = Field(None, description="GGUF model file for KABAR_LLM=llamacpp.")
-    llm_timeout: float = Field(30.0, gt=0, description="Seconds one LLM request may take.")
-    llm_budget: float = Field(
-        60.0, gt=0, description="Seconds per LLM call, retries included; then the extractive answer."
-    )
-    llm_retries: int = Field(2, ge=0, le=10, description="Retries of a failed LLM request within the budget.")
-    llm_temperature: float = Field(0.1, ge=0, le=2, description="Sampling temperature.")
-    llm_max_tokens: int = Field(512, ge=16, description="Longest reply, in tokens.")
-    llm_context: int = Field(4096, ge=512, description="Context window of the llama.cpp model, in tokens.")
+
+_SECTIONS: dict[str, type[BaseSettings]] = {
+    "index": IndexSettings,
+    "answer": AnswerSettings,
+    "llm": LLMSettings,
+    "discord": DiscordSettings,
+}
+
+
+class Settings(BaseModel):
+    """Every knob of Kabar, by section; `Settings.load()` reads them from the environment and `.env`."""
+
+    index: IndexSettings = Field(default_factory=IndexSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    discord: DiscordSettings = Field(default_factory=DiscordSettings)
+
+    @classmethod
+    def load(cls, env_file: str | None = ".env", **overrides: Any) -> Settings:
+        """Every section from the environment (and `env_file`); a bad value raises SettingsError.
+
+        `overrides` are named as their variables without `KABAR_` (`chunk_tokens=80`, `llm="openai"`,
+        `discord_guild_ids=[1]`) and win over the environment.
+        """
+        fields = _fields_by_variable()
+        given: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+        for key, value in overrides.items():
+            variable = f"KABAR_{key.upper()}"
+            if variable not in fields:
+                raise TypeError(f"no setting {variable}")
+            section, field = fields[variable]
+            given[section][field] = value
+        sections = {}
+        problems = []
+        for name, section_cls in _SECTIONS.items():
+            try:
+                sections[name] = section_cls(_env_file=env_file, **given[name])  # type: ignore[call-arg]
+            except ValidationError as e:
+                problems += [f"{variable_name(section_cls, err['loc'])}: {err['msg']}" for err in e.errors()]
+        if problems:
+            raise SettingsError("invalid settings: " + "; ".join(problems))
+        return cls(**sections)
 
     def data_dir(self, override: Path | None = None) -> Path:
         """The data directory in force (`--data-dir` wins over KABAR_HOME)."""
-        return (override or self.home).expanduser()
+        return self.index.data_dir(override)
+
+
+def variable_name(section: type[BaseSettings], loc: tuple) -> str:
+    """The environment variable of a field (the location of a validation error)."""
+    field = str(loc[0]) if loc else ""
+    if field.upper().startswith("KABAR_"):  # reported under its alias
+        return field.upper()
+    info = section.model_fields.get(field)
+    alias = info.validation_alias if info else None
+    if isinstance(alias, AliasChoices) and str(alias.choices[0]).startswith("KABAR_"):
+        return str(alias.choices[0])
+    return f"{section.model_config.get('env_prefix', '')}{field}".upper()
+
+
+def _fields_by_variable() -> dict[str, tuple[str, str]]:
+    """KABAR_* variable -> (section, field), for every setting."""
+    out = {}
+    for name, section in _SECTIONS.items():
+        for field in section.model_fields:
+            out[variable_name(section, (field,))] = (name, field)
+    return out

@@ -1,4 +1,4 @@
-"""The Embedder interface, the sentence-transformers embedder behind it, and a llama-index adapter."""
+"""The Embedder interface and the sentence-transformers embedder behind it."""
 
 from __future__ import annotations
 
@@ -236,53 +236,3 @@ def configure_torch_threads() -> None:
         n = os.cpu_count() or 1
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
-
-
-def _llama_index_embedding_class() -> type:
-    from llama_index.core.base.embeddings.base import BaseEmbedding
-    from pydantic import PrivateAttr
-
-    class LlamaIndexEmbedding(BaseEmbedding):
-        """llama-index view of an Embedder: queries get the query prefix, texts the passage prefix."""
-
-        _embedder: Any = PrivateAttr()
-
-        def __init__(self, embedder: Embedder, **kwargs: Any):
-            kwargs.setdefault("model_name", embedder.name)
-            super().__init__(**kwargs)
-            self._embedder = embedder
-
-        @classmethod
-        def class_name(cls) -> str:
-            return "KabarEmbedding"
-
-        def _get_query_embedding(self, query: str) -> list[float]:
-            return self._embedder.embed_queries([query])[0].tolist()
-
-        async def _aget_query_embedding(self, query: str) -> list[float]:
-            return self._get_query_embedding(query)
-
-        def _get_text_embedding(self, text: str) -> list[float]:
-            return self._embedder.embed_passages([text])[0].tolist()
-
-        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-            return self._embedder.embed_passages(list(texts)).tolist()
-
-        async def _aget_text_embedding(self, text: str) -> list[float]:
-            return self._get_text_embedding(text)
-
-        async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-            return self._get_text_embeddings(texts)
-
-    LlamaIndexEmbedding.__module__ = __name__
-    return LlamaIndexEmbedding
-
-
-def __getattr__(name: str) -> Any:
-    # llama-index takes ~1.5 s to import, and bot.settings imports this module even for `kabar --help`:
-    # the adapter class is therefore built on first access (PEP 562), then cached as a module global.
-    if name == "LlamaIndexEmbedding":
-        cls = _llama_index_embedding_class()
-        globals()[name] = cls
-        return cls
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -28,3 +28,7 @@ class IndexEmptyError(KabarError):
 
 class IndexLockedError(KabarError):
     """Another process is writing to the index."""
+
+
+class IndexIdentityError(ModelMismatchError):
+    """The index was built with other settings that shape it (chunking): mixing them is refused."""

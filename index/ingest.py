@@ -22,10 +22,10 @@ from index.chunk import chunk_article
 from index.embed import Embedder
 from index.errors import LoadError
 from index.keyword import KeywordIndex
+from index.layout import DataDir
 from index.load import Unchanged, corpus_files, load_file
-from index.search import keyword_root
 from index.store import Store
-from index.types import Article, Chunk, content_hash
+from index.types import Article, Chunk, ChunkParams, content_hash
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +56,6 @@ class IndexReport:
     def to_json(self) -> dict:
         """Plain dict for `--json`."""
         return {**self.__dict__, "skipped": [{"path": p, "reason": r} for p, r in self.skipped]}
-
-
-@dataclass
-class ChunkParams:
-    """How articles are cut into chunks."""
-
-    target_tokens: int = 160
-    overlap: int = 1
 
 
 @dataclass
@@ -174,7 +166,7 @@ def index_paths(
     report.moved = len(moves)
     _write(list(work.values()), store, embedder, chunking, report, tick, batch_chunks)
 
-    if store.keyword_stale() or not KeywordIndex.exists(keyword_root(store.data_dir)):
+    if store.keyword_stale() or not KeywordIndex.exists(DataDir(store.data_dir).keyword):
         tick("keywords", 0, 1)
         sync_keywords(store)
         tick("keywords", 1, 1)
@@ -207,7 +199,7 @@ def sync_keywords(store: Store) -> int:
     Works from the difference, not from what the run meant to do, so it also catches up after a run
     that was killed between writing the registry and the keyword index.
     """
-    root = keyword_root(store.data_dir)
+    root = DataDir(store.data_dir).keyword
     registry_version = store.registry_version()
     keywords, version = KeywordIndex.load(root)
     wanted, have = store.keyword_keys(), keywords.keys()

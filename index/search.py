@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from index.embed import Embedder
 from index.keyword import KeywordIndex
 from index.lang import detect_language
+from index.layout import DataDir
 from index.store import Store
 from index.types import Passage
 
@@ -48,7 +48,7 @@ class Searcher:
         self.store = store
         self.embedder = embedder
         self.params = params or SearchParams()
-        self._kw_root = store.data_dir / "keyword"
+        self._kw_root = DataDir(store.data_dir).keyword
         self._keyword: KeywordIndex | None = None
         self._kw_version: int | None = None
 
@@ -126,8 +126,3 @@ def _zscores(ranking: list[tuple[str, float]]) -> dict[str, float]:
     values = np.array([s for _, s in ranking], np.float64)
     sd = float(values.std()) or 1.0
     return {c: (s - float(values.mean())) / sd for c, s in ranking}
-
-
-def keyword_root(data_dir: Path) -> Path:
-    """Where the keyword index of a data dir lives."""
-    return data_dir / "keyword"

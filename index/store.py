@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
 import sqlite3
-from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from index.errors import IndexEmptyError, IndexLockedError, ModelMismatchError
-from index.types import Article, Chunk, Passage, content_hash
+from index.errors import IndexEmptyError, IndexIdentityError, ModelMismatchError
+from index.layout import DataDir
+from index.types import Article, Chunk, ChunkParams, Passage, content_hash
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +46,6 @@ CREATE INDEX IF NOT EXISTS chunks_by_hash ON chunks (text_hash);
 CREATE INDEX IF NOT EXISTS articles_by_origin ON articles (origin);
 """
 
-# Data dirs (Chroma paths) that a Store of this process is writing to: see `Store.refresh`.
-_WRITING_HERE: Counter[str] = Counter()
 _SQL_BATCH = 900  # bound variables per statement
 _VECTOR_BATCH = 1000
 _ARTICLE_FIELDS = ("title", "publisher", "source", "date", "url", "path")
@@ -72,21 +68,30 @@ class Store:
     leaves in Chroma that the registry does not name is an orphan that `reconcile` drops.
     """
 
-    def __init__(self, data_dir: Path, embed_model: str | None = None, dim: int = 0):
+    def __init__(
+        self,
+        data_dir: Path,
+        embed_model: str | None = None,
+        dim: int = 0,
+        chunking: ChunkParams | None = None,
+    ):
         self.data_dir = data_dir
+        self.layout = DataDir(data_dir)
         self.embed_model: str = embed_model or ""
         self.dim = dim
+        self.chunking = chunking  # given by writers: what they will cut articles with
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(data_dir / "kabar.sqlite", timeout=30, check_same_thread=False)
+        self.db = sqlite3.connect(self.layout.registry, timeout=30, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(_SCHEMA)
         self._migrate()
         if not embed_model:  # a reader that only looks (stats): take the index as it is
             self.embed_model = self.meta("embed_model") or ""
             self.dim = int(self.meta("dim") or 0)
-        self._check_model()
+        self._check_identity()
+        self._client: Any = None
+        self._collection: Any = None
         self._vector_store: Any = None
-        self._writing = False
 
     def _migrate(self) -> None:
         with self.db:
@@ -98,16 +103,39 @@ class Store:
             self.db.executescript(_INDEXES)
 
     # --- model bookkeeping -------------------------------------------------------------------------
-    def _check_model(self) -> None:
+    def _check_identity(self) -> None:
+        """The configured model, dimension and (for a writer) chunking must be the index's own."""
         built_with = self.meta("embed_model")
-        if built_with is None or not self.embed_model:
-            return
-        if built_with != self.embed_model or self.meta("dim") != str(self.dim):
-            raise ModelMismatchError(
-                f"The index in {self.data_dir} was built with the embedding model '{built_with}', "
-                f"but '{self.embed_model}' is configured. Mixing models gives meaningless results: "
-                f"set KABAR_EMBED_MODEL={built_with}, or re-index from scratch with `kabar index --rebuild`."
+        if built_with is not None and self.embed_model:
+            if built_with != self.embed_model or self.meta("dim") != str(self.dim):
+                raise ModelMismatchError(
+                    f"The index in {self.data_dir} was built with the embedding model '{built_with}', "
+                    f"but '{self.embed_model}' is configured. Mixing models gives meaningless results: "
+                    f"set KABAR_EMBED_MODEL={built_with}, or re-index from scratch with "
+                    "`kabar index --rebuild`."
+                )
+        recorded = self.recorded_chunking()
+        if self.chunking is not None and recorded is not None and recorded != self.chunking:
+            changed = [
+                f"{name}={now} (the index has {then})"
+                for name, now, then in (
+                    ("KABAR_CHUNK_TOKENS", self.chunking.target_tokens, recorded.target_tokens),
+                    ("KABAR_CHUNK_OVERLAP", self.chunking.overlap, recorded.overlap),
+                )
+                if now != then
+            ]
+            raise IndexIdentityError(
+                f"The index in {self.data_dir} was chunked differently: {', '.join(changed)}. Adding "
+                "articles now would mix two chunkings: set the setting back, or re-index from scratch "
+                "with `kabar index --rebuild`."
             )
+
+    def recorded_chunking(self) -> ChunkParams | None:
+        """The chunking the index was built with (None for an empty index or one that predates recording)."""
+        tokens, overlap = self.meta("chunk_tokens"), self.meta("chunk_overlap")
+        if tokens is None or overlap is None:
+            return None
+        return ChunkParams(int(tokens), int(overlap))
 
     def meta(self, key: str) -> str | None:
         """A value from the meta table."""
@@ -127,42 +155,47 @@ class Store:
     def vector_store(self) -> Any:
         """llama-index's ChromaVectorStore over our collection (opened lazily)."""
         if self._vector_store is None:
-            import chromadb
             from llama_index.vector_stores.chroma import ChromaVectorStore
 
-            client = chromadb.PersistentClient(path=self._chroma_path, settings=quiet_chroma())
+            self._vector_store = ChromaVectorStore(chroma_collection=self.collection)
+        return self._vector_store
+
+    @property
+    def collection(self) -> Any:
+        """The Chroma collection of chunk vectors (opened lazily)."""
+        if self._collection is None:
+            import chromadb
+
+            self._client = chromadb.PersistentClient(path=str(self.layout.chroma), settings=quiet_chroma())
             # embedding_function=None: we embed ourselves; Chroma's default would download an ONNX model.
-            collection = client.get_or_create_collection(
+            self._collection = self._client.get_or_create_collection(
                 COLLECTION,
                 configuration={"hnsw": HNSW},  # type: ignore[arg-type]
                 embedding_function=None,
             )
-            self._vector_store = ChromaVectorStore(chroma_collection=collection)
-        return self._vector_store
+        return self._collection
 
-    @property
-    def _chroma_path(self) -> str:
-        return str(self.data_dir / "chroma")
+    def max_batch_size(self) -> int:
+        """The most records Chroma takes in one call."""
+        _ = self.collection  # opening it opens the client
+        return int(self._client.get_max_batch_size())
 
     def refresh(self) -> None:
-        """Reopen the vector store from disk, to see what another process wrote.
+        """Reopen the vector store, to see what another process wrote.
 
-        Chroma caches one client system per path and process, and its in-memory HNSW index does not see
-        other processes' additions: the cached system is dropped so that the next use loads afresh.
+        Chroma shares one system per path within a process, and its in-memory HNSW index does not see
+        other processes' additions. Closing our client releases the system; when no other client of this
+        process uses it (a writer here would, and sees its own writes), the next use loads it afresh.
         """
-        from chromadb.api.shared_system_client import SharedSystemClient
-
-        if _WRITING_HERE[self._chroma_path]:
-            return  # a writer in this process shares the cached system, which sees its writes
-        SharedSystemClient._identifier_to_system.pop(self._chroma_path, None)
-        SharedSystemClient._identifier_to_refcount.pop(self._chroma_path, None)
-        self._vector_store = None
+        if self._client is not None:
+            self._client.close()
+        self._client = self._collection = self._vector_store = None
 
     def dense_search(self, query_vec: np.ndarray, k: int) -> list[tuple[str, float]]:
         """Top-k (chunk_id, cosine similarity) by the vector store."""
         from llama_index.core.vector_stores.types import VectorStoreQuery
 
-        count = self.vector_store._collection.count()
+        count = self.collection.count()
         if count == 0 or k <= 0:
             return []
         q = VectorStoreQuery(query_embedding=query_vec.tolist(), similarity_top_k=min(k, count))
@@ -189,7 +222,7 @@ class Store:
     def _fetch_vectors(self, vector_ids: list[str]) -> dict[str, np.ndarray]:
         if not vector_ids:
             return {}
-        got = self.vector_store._collection.get(ids=vector_ids, include=["embeddings"])
+        got = self.collection.get(ids=vector_ids, include=["embeddings"])
         return {
             i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], got["embeddings"], strict=True)
         }
@@ -220,9 +253,6 @@ class Store:
         from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
         origins = origins or {}
-        if not self._writing:
-            self._writing = True
-            _WRITING_HERE[self._chroma_path] += 1
         replaced = sorted({a.article_id for a, _, _ in items} | set(remove))
         old = {r[0] for r in self._select("SELECT vector_id FROM chunks WHERE article_id IN ({})", replaced)}
         rows, nodes = [], []
@@ -255,6 +285,9 @@ class Store:
             if self.meta("embed_model") is None:
                 self.set_meta("embed_model", self.embed_model)
                 self.set_meta("dim", str(self.dim))
+            if self.chunking is not None and self.recorded_chunking() is None:
+                self.set_meta("chunk_tokens", str(self.chunking.target_tokens))
+                self.set_meta("chunk_overlap", str(self.chunking.overlap))
             for i in range(0, len(replaced), _SQL_BATCH):
                 part = replaced[i : i + _SQL_BATCH]
                 marks = ",".join("?" * len(part))
@@ -333,7 +366,7 @@ class Store:
     def reconcile(self) -> int:
         """Drop vectors that the registry does not know (left by a crash between the two writes)."""
         known = {r[0] for r in self.db.execute("SELECT vector_id FROM chunks")}
-        stored = set(self.vector_store._collection.get(include=[])["ids"])
+        stored = set(self.collection.get(include=[])["ids"])
         orphans = sorted(stored - known)
         if orphans:
             log.info("removing %d orphan vectors", len(orphans))
@@ -352,6 +385,13 @@ class Store:
             r[0]: (r[1], r[2], r[3], r[4])
             for r in self.db.execute("SELECT article_id, content_hash, origin, path, raw_hash FROM articles")
         }
+
+    def chunk_counts(self, article_ids: Sequence[str]) -> dict[str, int]:
+        """article_id -> number of chunks, for the indexed ones of `article_ids`."""
+        rows = self._select(
+            "SELECT article_id, n_chunks FROM articles WHERE article_id IN ({})", list(article_ids)
+        )
+        return {r[0]: int(r[1]) for r in rows}
 
     def chunk_ids(self, article_ids: Sequence[str]) -> list[str]:
         """Ids of the chunks of some articles."""
@@ -424,10 +464,10 @@ class Store:
             raise IndexEmptyError(f"Nothing is indexed in {self.data_dir} yet: run `kabar index` first.")
 
     def close(self) -> None:
-        """Close the registry connection."""
-        if self._writing:
-            self._writing = False
-            _WRITING_HERE[self._chroma_path] -= 1
+        """Close the registry connection and release Chroma."""
+        if self._client is not None:
+            self._client.close()
+            self._client = self._collection = self._vector_store = None
         self.db.close()
 
 
@@ -443,23 +483,6 @@ def chunk_of(vector_id: str) -> str:
 
 def _spans(chunk: Chunk) -> str:
     return json.dumps([[s.paragraph, s.index, s.start, s.end] for s in chunk.sentences])
-
-
-@contextmanager
-def writer_lock(data_dir: Path) -> Iterator[None]:
-    """One writer at a time per data directory; a second one gets a clear error instead of waiting."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with open(data_dir / "write.lock", "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise IndexLockedError(
-                f"Another `kabar index` is writing to {data_dir}; wait for it to finish and try again."
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _node_meta(article: Article, chunk: Chunk) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Kabar's data types, in one place."""
+"""The index side's data types: Article, Sentence, Chunk, Passage (answers are in bot/answer/types.py)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,14 @@ class Article:
         d = asdict(self)
         d.pop("text")
         return d
+
+
+@dataclass(frozen=True)
+class ChunkParams:
+    """How articles are cut into chunks (part of an index's identity: changing it needs a rebuild)."""
+
+    target_tokens: int = 160
+    overlap: int = 1
 
 
 @dataclass
@@ -97,57 +105,3 @@ class Passage:
     def title(self) -> str | None:
         """The article title."""
         return self.meta.get("title")
-
-
-@dataclass
-class Citation:
-    """One numbered source of an answer; `quote` is the exact supporting article text."""
-
-    n: int
-    article_id: str
-    title: str | None
-    source: str | None
-    date: str | None
-    path: str | None
-    quote: str
-    score: float
-    publisher: str | None = None
-    url: str | None = None
-    chunk_id: str | None = None
-
-
-@dataclass
-class Answer:
-    """What every front end renders: text with [n] markers, its citations, and whether it refused."""
-
-    question: str
-    answer: str
-    refused: bool
-    citations: list[Citation] = field(default_factory=list)
-    language: str = "id"
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    mode: str = "extractive"
-    standalone_question: str | None = None  # the question after follow-up resolution
-    support: float | None = None  # support score of the best sentence (refusal compares it to a threshold)
-    notice: str | None = None  # e.g. why an LLM answer fell back to the extractive one
-    checked_sentences: int = 0  # LLM mode: answer sentences whose citations were verified
-    dropped_sentences: int = 0  # LLM mode: of those, removed for lacking a supporting citation
-    retrieved: list[str] = field(default_factory=list)  # chunk ids the answer was drawn from, best first
-
-    def to_json(self) -> dict[str, Any]:
-        """The `--json` contract."""
-        return {
-            "question": self.question,
-            "answer": self.answer,
-            "refused": self.refused,
-            "citations": [asdict(c) for c in self.citations],
-            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
-            "language": self.language,
-            "mode": self.mode,
-            "standalone_question": self.standalone_question,
-            "support": None if self.support is None else round(self.support, 4),
-            "notice": self.notice,
-            "checked_sentences": self.checked_sentences,
-            "dropped_sentences": self.dropped_sentences,
-            "retrieved": self.retrieved,
-        }

@@ -8,30 +8,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from index.embed import Embedder
 from index.errors import IndexLockedError
-from index.ingest import ChunkParams, IndexReport, index_paths
-from index.store import Store, writer_lock
+from index.ingest import IndexReport
 
 log = logging.getLogger(__name__)
 
 Sync = Callable[[], IndexReport]
-
-
-def sync_corpus(
-    paths: Sequence[Path],
-    data_dir: Path,
-    embedder: Embedder,
-    chunking: ChunkParams | None = None,
-    prune: bool = True,
-) -> IndexReport:
-    """One locked `kabar index` run over `paths`; IndexLockedError when another writer holds the index."""
-    with writer_lock(data_dir):
-        store = Store(data_dir, embedder.name, embedder.dim)
-        try:
-            return index_paths(paths, store, embedder, chunking=chunking, prune=prune)
-        finally:
-            store.close()
 
 
 def describe(report: IndexReport) -> str:

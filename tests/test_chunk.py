@@ -177,6 +177,7 @@ SENTENCE = st.lists(
 ).map(lambda ws: " ".join(ws) + ".")
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(
     paragraphs=st.lists(st.lists(SENTENCE, min_size=1, max_size=6), min_size=1, max_size=6),

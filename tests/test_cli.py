@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bot.cli import cli
+from bot.cli.main import cli
 
 pytestmark = pytest.mark.integration
 
@@ -78,7 +78,7 @@ def test_ask_renders_sources_readably(indexed: Path) -> None:
 
 
 def test_ask_before_indexing_says_what_to_do(kabar_env: Path) -> None:
-    from bot.cli import main
+    from bot.cli.main import main
 
     with pytest.raises(SystemExit) as exit_info:
         import sys

@@ -17,6 +17,7 @@ from conftest import ROOT, FakeEmbedder
 from synthetic import assert_consistent, clean_build, make_corpus, snapshot
 
 from index.ingest import index_paths
+from index.layout import DataDir
 from index.search import Searcher
 from index.store import Store
 
@@ -60,7 +61,7 @@ def test_orphan_vectors_of_a_killed_batch_are_dropped(tmp_path: Path) -> None:
     store = Store(tmp_path / "data", embedder.name, embedder.dim)
     index_paths([corpus], store, embedder)
     # a kill between the vector write and the registry transaction: vectors nobody registered
-    store.vector_store._collection.add(ids=["ghost:0#0", "ghost:1#0"], embeddings=np.ones((2, 64)).tolist())
+    store.collection.add(ids=["ghost:0#0", "ghost:1#0"], embeddings=np.ones((2, 64)).tolist())
     with store.db:
         store.set_meta("dirty", "1")
     index_paths([corpus], store, embedder)
@@ -68,7 +69,7 @@ def test_orphan_vectors_of_a_killed_batch_are_dropped(tmp_path: Path) -> None:
 
 
 def _chunk_count(home: Path) -> int:
-    db = home / "kabar.sqlite"
+    db = DataDir(home).registry
     if not db.exists():
         return 0
     try:

@@ -23,14 +23,15 @@ import pytest
 from conftest import FakeEmbedder
 from discord import app_commands
 
+from bot.answer.types import Answer, Citation
 from bot.app import Kabar
 from bot.discordbot.client import KabarBot, build_bot
 from bot.discordbot.delivery import SourcesButton
 from bot.discordbot.render import MESSAGE_LIMIT
-from bot.discordbot.services import ModelGate
+from bot.discordbot.worker import ModelGate
 from bot.settings import Settings
-from index.store import Store, writer_lock
-from index.types import Answer, Citation
+from index.layout import DataDir, writer_lock
+from index.store import Store
 
 pytestmark = pytest.mark.anyio
 
@@ -208,7 +209,7 @@ async def start_bot(
         "corpus": [tmp_path / "corpus"],
         "discord_cooldown_seconds": 0,
     }
-    settings = Settings(_env_file=None, **{**values, **overrides})
+    settings = Settings.load(None, **{**values, **overrides})
     kabar = Kabar(settings, tmp_path / "home", embedder or FakeEmbedder(), None, FakeEngine(*replies))  # type: ignore[arg-type]
     bot = build_bot(kabar, settings, clock=clock or Clock(), progress_interval=0.01)
     await bot.load_cogs()
@@ -582,7 +583,7 @@ async def test_non_admins_are_refused_before_anything_happens(tmp_path, corpus):
         == "Perintah ini hanya untuk admin Kabar (peran “Redaksi” atau izin Administrator)."
     )
     inter.response.defer.assert_not_called()
-    assert not (tmp_path / "home" / "kabar.sqlite").exists()
+    assert not DataDir(tmp_path / "home").exists()
 
 
 # --- /reindex ------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from bot.answer.types import Answer, Citation
 from bot.discordbot.render import (
     EMBED_DESCRIPTION_LIMIT,
     EMBED_FIELDS_LIMIT,
@@ -30,7 +31,6 @@ from bot.discordbot.render import (
     thread_name,
     wrap_links,
 )
-from index.types import Answer, Citation
 
 # --- strategies ----------------------------------------------------------------------------------------
 
@@ -96,6 +96,7 @@ def squeeze(text: str) -> str:
 # --- split_text ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @given(texts(), st.integers(10, 400))
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @example("Kalimat pertama. [1] Kalimat kedua. [2]", 20)
@@ -199,6 +200,7 @@ def test_wrap_links(text, expected):
     assert wrap_links(text) == expected
 
 
+@pytest.mark.slow
 @given(texts(max_tokens=60))
 @settings(max_examples=200, deadline=None)
 def test_wrap_links_is_idempotent_and_only_adds_angle_brackets(text):
@@ -282,6 +284,7 @@ def assert_embed_within_limits(embed) -> None:
     assert len(embed) <= EMBED_TOTAL_LIMIT
 
 
+@pytest.mark.slow
 @given(answers())
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
@@ -314,6 +317,7 @@ def test_every_rendered_message_is_within_discords_limits_and_loses_no_answer_te
     assert messages[-1].sources_button == (not shown_in_full)
 
 
+@pytest.mark.slow
 @given(answers())
 @settings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]

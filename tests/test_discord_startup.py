@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from discord import app_commands
 
 from bot.app import Kabar
+from bot.cli.discord_cmd import check_report, discord_cmd
 from bot.discordbot.client import EXTENSIONS, KabarBot, KabarTree, build_bot, build_intents, sync_targets
-from bot.discordbot.command import check_report, discord_cmd
 from bot.settings import Settings
 from index.ingest import index_paths
 from index.store import Store
@@ -26,7 +26,7 @@ def anyio_backend() -> str:
 
 
 def settings(tmp_path: Path, **values: Any) -> Settings:
-    return Settings(_env_file=None, home=tmp_path / "home", cache_dir=tmp_path / "cache", **values)
+    return Settings.load(None, home=tmp_path / "home", cache_dir=tmp_path / "cache", **values)
 
 
 class RecordingTree(KabarTree):
@@ -110,14 +110,14 @@ def test_discord_settings_come_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("KABAR_DISCORD_ADMIN_ROLE", "Redaksi")
     monkeypatch.setenv("KABAR_DISCORD_COOLDOWN_SECONDS", "2.5")
     monkeypatch.setenv("KABAR_DISCORD_TOKEN", TOKEN)
-    s = Settings(_env_file=None)
-    assert (s.discord_guild_ids, s.discord_admin_role, s.discord_cooldown_seconds) == (
+    s = Settings.load(None)
+    assert (s.discord.guild_ids, s.discord.admin_role, s.discord.cooldown_seconds) == (
         [111, 222],
         "Redaksi",
         2.5,
     )
     assert TOKEN not in repr(s) and TOKEN not in str(s.model_dump())
-    assert s.discord_token is not None and s.discord_token.get_secret_value() == TOKEN
+    assert s.discord.token is not None and s.discord.token.get_secret_value() == TOKEN
 
 
 # --- `kabar discord` -----------------------------------------------------------------------------------

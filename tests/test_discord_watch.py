@@ -10,10 +10,11 @@ import pytest
 from synthetic import make_corpus, write_article
 
 from bot.app import Kabar
-from bot.discordbot.services import Worker
 from bot.discordbot.watching import corpus_watcher
+from bot.discordbot.worker import Worker
 from bot.settings import Settings
-from index.store import Store, writer_lock
+from index.layout import writer_lock
+from index.store import Store
 
 
 def wait_for(condition, timeout: float = 20.0) -> None:
@@ -27,7 +28,7 @@ def test_watcher_syncs_through_the_worker(tmp_path: Path, fake_embedder, caplog)
     caplog.set_level(logging.INFO, logger="index.watch")
     corpus, home = tmp_path / "corpus", tmp_path / "home"
     make_corpus(corpus, 2)
-    s = Settings(_env_file=None, home=home, cache_dir=tmp_path / "cache", corpus=[corpus], discord_watch=True)
+    s = Settings.load(None, home=home, cache_dir=tmp_path / "cache", corpus=[corpus], discord_watch=True)
     reader = Store(home, fake_embedder.name, fake_embedder.dim)
     worker = Worker(Kabar(s, home, fake_embedder, reader, None))  # type: ignore[arg-type]
     watcher = corpus_watcher(worker, debounce=0.3, retry=0.2)
@@ -65,9 +66,7 @@ async def test_the_bot_starts_the_watcher_when_asked_and_stops_it_on_close(
     corpus, home = tmp_path / "corpus", tmp_path / "home"
     make_corpus(corpus, 1)
     for watch in (False, True):
-        s = Settings(
-            _env_file=None, home=home, cache_dir=tmp_path / "cache", corpus=[corpus], discord_watch=watch
-        )
+        s = Settings.load(None, home=home, cache_dir=tmp_path / "cache", corpus=[corpus], discord_watch=watch)
         store = Store(home, fake_embedder.name, fake_embedder.dim)
         bot = KabarBot(Kabar(s, home, fake_embedder, store, None), s, tree_cls=RecordingTree)  # type: ignore[arg-type]
         await bot.setup_hook()

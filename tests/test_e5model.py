@@ -15,14 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.e5model import (
-    MANIFEST,
-    build_charsmap,
-    dequantize_q4_0,
-    ensure_e5_model,
-    source_path,
-    verify_model_dir,
-)
+from index.e5file import dequantize_q4_0, source_path
+from index.e5model import MANIFEST, ensure_e5_model, verify_model_dir
+from index.e5tokenizer import build_charsmap
 from index.errors import ModelBuildError
 
 # ----------------------------------------------------------------------------- cheap tests (no model)

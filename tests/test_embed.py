@@ -56,7 +56,7 @@ class RecordingEmbedder:
 
 
 def test_llama_index_adapter_routes_queries_and_texts() -> None:
-    from index.embed import LlamaIndexEmbedding
+    from index.llama_adapter import LlamaIndexEmbedding
 
     fake = RecordingEmbedder()
     assert isinstance(fake, Embedder)

@@ -7,11 +7,13 @@ from pathlib import Path
 import pytest
 from conftest import SEED
 
-from bot.engine import Engine, Turn, standalone_question
+from bot.answer.engine import Engine
+from bot.answer.followup import standalone_question
+from bot.answer.types import Answer, Turn
+from bot.app import engine_for
 from index.load import load_articles
 from index.search import Searcher
 from index.store import Store
-from index.types import Answer
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +25,7 @@ GAIN = (
 @pytest.fixture(scope="module")
 def engine(seed_index: Path, real_embedder) -> Engine:
     store = Store(seed_index, real_embedder.name, real_embedder.dim)
-    return Engine(Searcher(store, real_embedder))
+    return engine_for(Searcher(store, real_embedder))
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +139,7 @@ def test_english_questions_rank_passages_by_their_best_sentence(engine: Engine) 
 
 
 def test_rerank_orders_scored_passages_by_their_best_sentence() -> None:
-    from bot.extractive import Support, rerank
+    from bot.answer.extractive import Support, rerank
     from index.types import Passage
 
     a, b, c, d = (Passage(chunk_id=x, article_id=x, text="Satu. Dua.", score=0.0) for x in "abcd")

@@ -12,13 +12,12 @@ from click.testing import CliRunner
 from conftest import ROOT
 from llm_server import ChatServer, Reply, passage_no
 
-from bot import evaluate as ev
-from bot.app import Kabar
-from bot.cli import cli
-from bot.engine import Engine
-from bot.llm import OpenAICompatible
+from bot.answer.llm import OpenAICompatible
+from bot.answer.verify import VerifyParams
+from bot.app import Kabar, engine_for
+from bot.cli.main import cli
+from bot.evaluate import datasets, metrics, run
 from bot.settings import Settings
-from bot.verify import VerifyParams
 from index.errors import KabarError
 from index.search import Searcher
 from index.store import Store
@@ -44,30 +43,30 @@ DISTRACTORS = ROOT / "tests" / "data" / "indosum_sample.jsonl"
     ],
 )
 def test_answer_metrics(prediction: str, answers: list[str], em: float, f1: float, contains: float) -> None:
-    assert ev.exact_match(prediction, answers) == em
-    assert ev.token_f1(prediction, answers) == pytest.approx(f1)
-    assert ev.contains_answer(prediction, answers) == contains
+    assert metrics.exact_match(prediction, answers) == em
+    assert metrics.token_f1(prediction, answers) == pytest.approx(f1)
+    assert metrics.contains_answer(prediction, answers) == contains
 
 
 @pytest.mark.parametrize(
     ("text", "ks"), [("1,5,10", [1, 5, 10]), ("10, 1", [1, 10]), ("3", [3]), ("5,5", [5])]
 )
 def test_parse_ks(text: str, ks: list[int]) -> None:
-    assert ev.parse_ks(text) == ks
+    assert metrics.parse_ks(text) == ks
 
 
 @pytest.mark.parametrize("text", ["", "0,5", "a,b", "-1"])
 def test_parse_ks_rejects(text: str) -> None:
     with pytest.raises(KabarError, match="--k"):
-        ev.parse_ks(text)
+        metrics.parse_ks(text)
 
 
 # --- question files and the eval corpus --------------------------------------------------------------
 
 
 def test_seed_eval_set_has_english_indonesian_and_unanswerable_questions() -> None:
-    items = ev.read_qa(SEED_EVAL)
-    ev.gold_corpus(items)
+    items = datasets.read_qa(SEED_EVAL)
+    datasets.gold_corpus(items)
     kinds = [it.kind for it in items]
     assert (kinds.count("answerable"), kinds.count("impossible"), kinds.count("absent")) == (18, 4, 5)
     english = [it for it in items if it.question.split()[0] in ("How", "What", "When", "Where", "Why", "Who")]
@@ -81,10 +80,10 @@ def test_read_qa_says_where_a_bad_line_is(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"qid": "a", "question": "Apa?", "answers": []}\n\n{oops\n', encoding="utf-8")
     with pytest.raises(KabarError, match=r"bad\.jsonl:3"):
-        ev.read_qa(path)
+        datasets.read_qa(path)
     path.write_text('{"qid": "a", "answers": []}\n', encoding="utf-8")
     with pytest.raises(KabarError, match=r"bad\.jsonl:1: record has no question"):
-        ev.read_qa(path)
+        datasets.read_qa(path)
 
 
 def test_read_qa_limit_and_missing_passage(tmp_path: Path) -> None:
@@ -95,7 +94,7 @@ def test_read_qa_limit_and_missing_passage(tmp_path: Path) -> None:
         {"qid": "3", "question": "Di mana?", "answers": ["Bogor"], "passage_id": "p", "passage": "Ani."},
     ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    items = ev.read_qa(path, limit=2)
+    items = datasets.read_qa(path, limit=2)
     assert [(it.qid, it.question, it.passage_id, it.source) for it in items] == [
         ("1", "Siapa?", "p", "q.jsonl"),
         ("2", "Kapan?", None, "q.jsonl"),  # no passage: its answer cannot be in the index
@@ -111,18 +110,18 @@ def test_read_ntrex_makes_english_questions_over_indonesian_documents(tmp_path: 
     }
     with gzip.open(path, "wt", encoding="utf-8") as fh:
         fh.write(json.dumps(record) + "\n")
-    assert ev.is_ntrex(path) and not ev.is_ntrex(SEED_EVAL)
-    items = ev.read_ntrex(path)
+    assert datasets.is_ntrex(path) and not datasets.is_ntrex(SEED_EVAL)
+    items = datasets.read_ntrex(path)
     assert [(it.qid, it.question[0], it.passage_id, it.answers) for it in items] == [
         ("ntrex:bbc.1-0", "A", "ntrex:bbc.1", []),
         ("ntrex:bbc.1-1", "B", "ntrex:bbc.1", []),
     ]
     assert all(it.passage == record["text_id"] for it in items)
-    assert len(ev.read_ntrex(path, limit=1)) == 1
+    assert len(datasets.read_ntrex(path, limit=1)) == 1
 
 
-def _item(qid: str, pid: str | None, passage: str | None, impossible: bool = False) -> ev.EvalItem:
-    return ev.EvalItem(qid, "f.jsonl", f"q{qid}?", ["x"], impossible, pid, passage)
+def _item(qid: str, pid: str | None, passage: str | None, impossible: bool = False) -> datasets.EvalItem:
+    return datasets.EvalItem(qid, "f.jsonl", f"q{qid}?", ["x"], impossible, pid, passage)
 
 
 def test_gold_corpus_dedupes_passages_by_text_and_holds_out_a_stable_share() -> None:
@@ -132,26 +131,26 @@ def test_gold_corpus_dedupes_passages_by_text_and_holds_out_a_stable_share() -> 
         _item("3", "b", "Teks dua."),
         _item("4", None, None),
     ]
-    records = ev.gold_corpus(items)
+    records = datasets.gold_corpus(items)
     assert records == [{"doc_id": "a:1", "text": "Teks satu."}, {"doc_id": "b", "text": "Teks dua."}]
     assert [it.gold_id for it in items] == ["a_1", "a_1", "b", None]  # ids as the loader sanitises them
     assert [it.kind for it in items] == ["answerable", "answerable", "answerable", "absent"]
-    assert ev.gold_corpus(items, absent_share=1.0) == []
+    assert datasets.gold_corpus(items, absent_share=1.0) == []
     assert all(it.kind == "absent" for it in items)
     many = [_item(str(i), f"p{i}", f"Teks {i}.") for i in range(400)]
-    kept = {r["doc_id"] for r in ev.gold_corpus(many, absent_share=0.25)}
+    kept = {r["doc_id"] for r in datasets.gold_corpus(many, absent_share=0.25)}
     assert 250 < len(kept) < 350
-    assert kept == {r["doc_id"] for r in ev.gold_corpus(many, absent_share=0.25)}
+    assert kept == {r["doc_id"] for r in datasets.gold_corpus(many, absent_share=0.25)}
 
 
 # --- scoring -----------------------------------------------------------------------------------------
 
 
-def _result(item: ev.EvalItem, ranked: list[str], refused: bool, cites: list[tuple[str, str]]):
+def _result(item: datasets.EvalItem, ranked: list[str], refused: bool, cites: list[tuple[str, str]]):
     item.gold_id = item.passage_id
-    rankings = {"kabar": ev.Ranking(ranked, 10.0), "bm25": ev.Ranking(list(reversed(ranked)), 1.0)}
+    rankings = {"kabar": metrics.Ranking(ranked, 10.0), "bm25": metrics.Ranking(list(reversed(ranked)), 1.0)}
     prediction = " ".join(q for _, q in cites)
-    return ev.QuestionResult(item, rankings, refused, prediction, cites, 20.0)
+    return metrics.QuestionResult(item, rankings, refused, prediction, cites, 20.0)
 
 
 def test_summarize_scores_retrieval_answers_citations_and_refusals() -> None:
@@ -167,7 +166,7 @@ def test_summarize_scores_retrieval_answers_citations_and_refusals() -> None:
         _result(absent, ["z"], True, []),
     ]
     absent.gold_id = None
-    m = ev.summarize(results, [1, 2])["f.jsonl"]
+    m = metrics.summarize(results, [1, 2])["f.jsonl"]
     assert m["retrieval"]["kabar"] == {
         "n": 4,
         "recall@1": 0.25,
@@ -196,17 +195,17 @@ def test_summarize_adds_overall_only_for_several_files() -> None:
     a, b = _item("1", "g1", "..."), _item("2", "g2", "...")
     b.source = "other.jsonl"
     results = [_result(a, ["g1"], False, []), _result(b, ["z"], False, [])]
-    assert list(ev.summarize(results[:1], [1])) == ["f.jsonl"]
-    summary = ev.summarize(results, [1])
+    assert list(metrics.summarize(results[:1], [1])) == ["f.jsonl"]
+    summary = metrics.summarize(results, [1])
     assert list(summary) == ["f.jsonl", "other.jsonl", "overall"]
     assert summary["overall"]["retrieval"]["kabar"]["recall@1"] == 0.5
 
 
 def test_markdown_tables() -> None:
-    from bot.cli_eval import answer_rows, markdown_table, retrieval_rows
+    from bot.cli.eval_cmd import answer_rows, markdown_table, retrieval_rows
 
     a = _item("1", "g1", "...")
-    summary = ev.summarize([_result(a, ["z", "g1"], False, [("g1", "x")])], [1, 2])
+    summary = metrics.summarize([_result(a, ["z", "g1"], False, [("g1", "x")])], [1, 2])
     assert markdown_table("R", *retrieval_rows(summary, [1, 2])) == "\n".join(
         [
             "**R**",
@@ -231,21 +230,21 @@ def test_markdown_tables() -> None:
 def fake_kabar(tmp_path: Path, fake_embedder) -> Kabar:
     data = tmp_path / "data"
     store = Store(data, fake_embedder.name, fake_embedder.dim)
-    engine = Engine(Searcher(store, fake_embedder))
-    return Kabar(Settings(home=data), data, fake_embedder, store, engine)
+    engine = engine_for(Searcher(store, fake_embedder))
+    return Kabar(Settings.load(None, home=data), data, fake_embedder, store, engine)
 
 
 def test_run_on_the_seed_set_with_baselines(fake_kabar: Kabar) -> None:
-    items = ev.read_qa(SEED_EVAL)
-    info = ev.prepare_index(fake_kabar, items, [DISTRACTORS], absent_share=0.0)
+    items = datasets.read_qa(SEED_EVAL)
+    info = run.prepare_index(fake_kabar, items, [DISTRACTORS], absent_share=0.0)
     assert (info["gold_documents"], info["articles"], info["skipped"]) == (7, 11, [])
     ticks: list[tuple[int, int]] = []
-    results = ev.run_questions(
+    results = run.run_questions(
         fake_kabar.engine, items, 10, baselines=True, progress=lambda d, t: ticks.append((d, t))
     )
     assert ticks[-1] == (27, 27) and len(results) == 27
     assert isinstance(fake_kabar.engine.searcher, Searcher)
-    assert not isinstance(fake_kabar.engine.searcher, ev.RecordingSearcher)  # put back afterwards
+    assert not isinstance(fake_kabar.engine.searcher, run.RecordingSearcher)  # wrapped, never swapped
     for r in results:
         assert set(r.rankings) == {"kabar", "bm25", "dense", "llama-index"}
         assert len(r.rankings["llama-index"].article_ids) == 2  # llama-index's default top-k
@@ -255,7 +254,7 @@ def test_run_on_the_seed_set_with_baselines(fake_kabar: Kabar) -> None:
         assert line["kind"] == r.item.kind and set(line["rank"]) == set(r.rankings)
         if r.item.kind == "absent":
             assert line["rank"] == dict.fromkeys(r.rankings)
-    m = ev.summarize(results, [1, 5, 10])["seed_eval.jsonl"]
+    m = metrics.summarize(results, [1, 5, 10])["seed_eval.jsonl"]
     assert m["answers"]["n_answerable"] == 18
     # bag-of-words vectors over 14 chunks: the keyword side alone finds most gold passages
     assert m["retrieval"]["bm25"]["recall@10"] >= 0.8
@@ -263,26 +262,26 @@ def test_run_on_the_seed_set_with_baselines(fake_kabar: Kabar) -> None:
 
 
 def test_engine_answers_are_the_same_through_the_recording_searcher(fake_kabar: Kabar) -> None:
-    items = ev.read_qa(SEED_EVAL)
-    ev.prepare_index(fake_kabar, items, [], absent_share=0.0)
+    items = datasets.read_qa(SEED_EVAL)
+    run.prepare_index(fake_kabar, items, [], absent_share=0.0)
     plain = [fake_kabar.engine.answer(it.question) for it in items[:8]]
-    recorded = ev.run_questions(fake_kabar.engine, items[:8], depth=10)
+    recorded = run.run_questions(fake_kabar.engine, items[:8], depth=10)
     for a, r in zip(plain, recorded, strict=True):
         assert (a.refused, [(c.article_id, c.quote) for c in a.citations]) == (r.refused, r.citations)
 
 
 def test_reused_data_dir_drops_the_gold_passages_of_earlier_runs(fake_kabar: Kabar) -> None:
-    items = ev.read_qa(SEED_EVAL)
-    first = ev.prepare_index(fake_kabar, items, [DISTRACTORS], absent_share=0.0)
+    items = datasets.read_qa(SEED_EVAL)
+    first = run.prepare_index(fake_kabar, items, [DISTRACTORS], absent_share=0.0)
     assert first["added"] == 11
-    again = ev.prepare_index(fake_kabar, items, [DISTRACTORS], absent_share=0.0)
+    again = run.prepare_index(fake_kabar, items, [DISTRACTORS], absent_share=0.0)
     assert (again["added"], again["removed"], again["chunks_embedded"]) == (0, 0, 0)
-    held_out = ev.prepare_index(fake_kabar, items, [], absent_share=1.0)  # distractors stay
+    held_out = run.prepare_index(fake_kabar, items, [], absent_share=1.0)  # distractors stay
     assert (held_out["removed"], held_out["articles"]) == (7, 4)
     assert not any(a.startswith("seed_") for a in fake_kabar.store.article_hashes())
-    bm25 = ev.Baselines(fake_kabar.engine.searcher, 10).run("Georgiy Zinoviev", np.zeros(64), 0.0)["bm25"]
+    bm25 = run.Baselines(fake_kabar.engine.searcher, 10).run("Georgiy Zinoviev", np.zeros(64), 0.0)["bm25"]
     assert not any(a.startswith("seed_") for a in bm25.article_ids)  # the keyword index forgot them too
-    back = ev.prepare_index(fake_kabar, items[:3], [], absent_share=0.0)
+    back = run.prepare_index(fake_kabar, items[:3], [], absent_share=0.0)
     assert (back["added"], back["removed"], back["articles"]) == (2, 0, 6)
 
 
@@ -305,11 +304,11 @@ def llm_kabar(tmp_path: Path, fake_embedder, server: ChatServer) -> Kabar:
     store = Store(data, fake_embedder.name, fake_embedder.dim)
     llm = OpenAICompatible(server.url, "m", timeout=1.0, budget=2.0, retries=1)
     # the fake embedder's cosines run lower than e5's, as in tests/test_generate.py
-    engine = Engine(Searcher(store, fake_embedder), llm=llm, verify=VerifyParams(min_support=1.2))
-    return Kabar(Settings(home=data), data, fake_embedder, store, engine, llm)
+    engine = engine_for(Searcher(store, fake_embedder), llm, verify=VerifyParams(min_support=1.2))
+    return Kabar(Settings.load(None, home=data), data, fake_embedder, store, engine, llm)
 
 
-def _split_seed_set(tmp_path: Path) -> list[ev.EvalItem]:
+def _split_seed_set(tmp_path: Path) -> list[datasets.EvalItem]:
     """Two files from the seed set: a.jsonl (Zinoviev, Peskov questions), b.jsonl (Peskov again)."""
     rows = {r["qid"]: r for r in map(json.loads, SEED_EVAL.read_text(encoding="utf-8").splitlines())}
     files = {"a.jsonl": ["seed-2", "seed-7"], "b.jsonl": ["seed-6"]}
@@ -317,17 +316,17 @@ def _split_seed_set(tmp_path: Path) -> list[ev.EvalItem]:
     for name, qids in files.items():
         path = tmp_path / name
         path.write_text("".join(json.dumps(rows[q]) + "\n" for q in qids), encoding="utf-8")
-        items += ev.read_qa(path)
+        items += datasets.read_qa(path)
     return items
 
 
 def test_llm_mode_reports_verified_support_removed_sentences_and_fallbacks(
     llm_kabar: Kabar, server: ChatServer, tmp_path: Path
 ) -> None:
-    from bot.cli_eval import answer_rows, markdown_table
+    from bot.cli.eval_cmd import answer_rows, markdown_table
 
     items = _split_seed_set(tmp_path)
-    ev.prepare_index(llm_kabar, items, [], absent_share=0.0)
+    run.prepare_index(llm_kabar, items, [], absent_share=0.0)
     server.script(
         # a.jsonl, question 1: one supported sentence, one invented one citing the same passage
         Reply(
@@ -342,7 +341,7 @@ def test_llm_mode_reports_verified_support_removed_sentences_and_fallbacks(
         # b.jsonl: one supported sentence
         Reply(respond=lambda b: f"{PESKOV} [{passage_no(b, PESKOV)}]."),
     )
-    results = ev.run_questions(llm_kabar.engine, items, 10)  # KABAR_LLM configured: LLM by default
+    results = run.run_questions(llm_kabar.engine, items, 10)  # KABAR_LLM configured: LLM by default
     assert [(r.checked_sentences, r.dropped_sentences, r.notice is not None) for r in results] == [
         (2, 1, False),
         (0, 0, True),
@@ -350,7 +349,7 @@ def test_llm_mode_reports_verified_support_removed_sentences_and_fallbacks(
     ]
     assert results[0].prediction == "Duta besar Rusia untuk Korea Selatan adalah Georgiy Zinoviev."
     assert results[1].to_json()["notice"].startswith("Model bahasa tidak memberi jawaban")
-    summary = ev.summarize(results, [1, 5])
+    summary = metrics.summarize(results, [1, 5])
     llm_keys = ("sentences_checked", "sentences_dropped", "verified_support", "unsupported_removed")
     got = {name: [g["answers"][k] for k in (*llm_keys, "llm_fallbacks")] for name, g in summary.items()}
     assert got == {
@@ -369,12 +368,12 @@ def test_llm_mode_reports_verified_support_removed_sentences_and_fallbacks(
 
     # the same questions without the LLM: no LLM columns at all, and the server is not asked
     asked = len(server.requests)
-    plain = ev.summarize(ev.run_questions(llm_kabar.engine, items, 10, use_llm=False), [1, 5])
+    plain = metrics.summarize(run.run_questions(llm_kabar.engine, items, 10, use_llm=False), [1, 5])
     assert len(server.requests) == asked
     assert not any(k in g["answers"] for g in plain.values() for k in (*llm_keys, "llm_fallbacks"))
     header, rows = answer_rows(plain)
     assert "fallbacks" not in header and all(len(row) == len(header) for row in rows)
-    assert "notice" not in ev.run_questions(llm_kabar.engine, items[:1], 10, use_llm=False)[0].to_json()
+    assert "notice" not in run.run_questions(llm_kabar.engine, items[:1], 10, use_llm=False)[0].to_json()
 
 
 def test_cli_eval_llm_needs_an_llm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,19 +1,22 @@
-"""LLM answers end to end: a real Store (fake embedder), a real loopback chat server with scripted replies."""
+"""LLM answers through the engine: a real Store (fake embedder), the in-process fake LLM with queued replies.
+
+The HTTP client itself is tested against a real loopback server in test_llm.py; the CLI test here too.
+"""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from conftest import SEED
+from conftest import SEED, FakeLLM
 from llm_server import ChatServer, Reply, passage_no
 
-from bot.engine import Engine, LLMNotConfigured, Turn
-from bot.llm import OpenAICompatible
-from bot.verify import (
+from bot.answer.engine import Engine, LLMNotConfigured
+from bot.answer.llm import LLMError, LLMTimeout
+from bot.answer.types import Answer, Failure, Turn
+from bot.answer.verify import (
     MarkerHoldback,
     Verifier,
     VerifyParams,
@@ -23,11 +26,11 @@ from bot.verify import (
     numbers_of,
     parse_claims,
 )
+from bot.app import engine_for
 from index.ingest import index_paths
 from index.load import load_articles
 from index.search import Searcher
 from index.store import Store
-from index.types import Answer
 
 ZINOVIEV = "duta besar Rusia untuk Korea Selatan, Georgiy Zinoviev"
 PESKOV = "Juru bicara Kremlin, Dmitry Peskov, mengatakan bahwa Moskow akan melanjutkan kerja sama tersebut"
@@ -50,17 +53,14 @@ def seed_text() -> str:
 
 
 @pytest.fixture
-def server() -> Iterator[ChatServer]:
-    s = ChatServer()
-    yield s
-    s.close()
+def llm() -> FakeLLM:
+    return FakeLLM()
 
 
 @pytest.fixture
-def engine(searcher: Searcher, server: ChatServer) -> Engine:
-    llm = OpenAICompatible(server.url, "m", timeout=1.0, budget=2.0, retries=1)
+def engine(searcher: Searcher, llm: FakeLLM) -> Engine:
     # the fake embedder's cosines run lower than e5's (its calibrated 1.5 is measured in bench/)
-    return Engine(searcher, llm=llm, verify=VerifyParams(min_support=1.2))
+    return engine_for(searcher, llm, verify=VerifyParams(min_support=1.2))
 
 
 def other_no(body: dict[str, Any], phrase: str) -> int:
@@ -70,19 +70,11 @@ def other_no(body: dict[str, Any], phrase: str) -> int:
     return next(n for n in numbers if n != passage_no(body, phrase))
 
 
-def replying(make: Callable[[dict[str, Any]], str], **kw: Any) -> Reply:
-    return Reply(respond=make, **kw)
-
-
 def test_correct_citation_is_kept_with_the_supporting_sentence_as_quote(
-    engine: Engine, server: ChatServer, seed_text: str
+    engine: Engine, llm: FakeLLM, seed_text: str
 ) -> None:
-    server.script(
-        replying(
-            lambda b: (
-                f"Duta besar Rusia untuk Korea Selatan adalah Georgiy Zinoviev [{passage_no(b, ZINOVIEV)}]."
-            )
-        )
+    llm.script(
+        lambda b: f"Duta besar Rusia untuk Korea Selatan adalah Georgiy Zinoviev [{passage_no(b, ZINOVIEV)}]."
     )
     answer = engine.answer("Siapa duta besar Rusia untuk Korea Selatan?")
     assert (answer.mode, answer.refused, answer.notice) == ("llm", False, None)
@@ -91,22 +83,20 @@ def test_correct_citation_is_kept_with_the_supporting_sentence_as_quote(
     assert c.n == 1 and "Georgiy Zinoviev" in c.quote and c.quote in seed_text
     assert c.date == "2024-10-21" and c.chunk_id and c.chunk_id.startswith(c.article_id)
     assert (answer.checked_sentences, answer.dropped_sentences) == (1, 0)
-    system, user = server.requests[0]["messages"]
+    system, user = llm.requests[0]["messages"]
     assert system["role"] == "system" and "NOT_IN_ARTICLES" in system["content"]
     assert "bahasa Indonesia" in system["content"]  # the question's language
     assert user["content"].startswith("Cuplikan:\n[1] ") and "Siapa duta besar" in user["content"]
 
 
-def test_out_of_range_markers_are_dropped(engine: Engine, server: ChatServer) -> None:
-    server.script(
-        replying(lambda b: f"Duta besar Rusia adalah Georgiy Zinoviev [{passage_no(b, ZINOVIEV)}, 9][0].")
-    )
+def test_out_of_range_markers_are_dropped(engine: Engine, llm: FakeLLM) -> None:
+    llm.script(lambda b: f"Duta besar Rusia adalah Georgiy Zinoviev [{passage_no(b, ZINOVIEV)}, 9][0].")
     answer = engine.answer("Siapa duta besar Rusia untuk Korea Selatan?")
     assert answer.answer == "Duta besar Rusia adalah Georgiy Zinoviev [1]."
     assert len(answer.citations) == 1 and answer.dropped_sentences == 0
 
 
-def test_invented_and_uncited_sentences_are_removed(engine: Engine, server: ChatServer) -> None:
+def test_invented_and_uncited_sentences_are_removed(engine: Engine, llm: FakeLLM) -> None:
     def reply(b: dict[str, Any]) -> str:
         n = passage_no(b, ZINOVIEV)
         return (
@@ -116,25 +106,23 @@ def test_invented_and_uncited_sentences_are_removed(engine: Engine, server: Chat
             "Hubungan kedua negara sangat tegang."  # cites nothing
         )
 
-    server.script(replying(reply))
+    llm.script(reply)
     answer = engine.answer("Siapa duta besar Rusia untuk Korea Selatan?")
     assert not answer.refused
     assert answer.answer == "Duta besar Rusia untuk Korea Selatan adalah Georgiy Zinoviev [1]."
     assert (answer.checked_sentences, answer.dropped_sentences) == (4, 3)
 
 
-def test_citation_of_a_passage_that_does_not_support_it_is_removed(
-    engine: Engine, server: ChatServer
-) -> None:
-    server.script(replying(lambda b: f"{PESKOV} [{other_no(b, PESKOV)}]."))
+def test_citation_of_a_passage_that_does_not_support_it_is_removed(engine: Engine, llm: FakeLLM) -> None:
+    llm.script(lambda b: f"{PESKOV} [{other_no(b, PESKOV)}].")
     answer = engine.answer("Apa kata juru bicara Kremlin Dmitry Peskov?")
     assert answer.refused and answer.mode == "llm" and answer.citations == []
     assert answer.dropped_sentences == 1
     assert "tidak ada dalam artikel" in answer.answer  # the fixed refusal, in the question's language
 
 
-def test_a_sentence_keeps_only_its_supporting_markers(engine: Engine, server: ChatServer) -> None:
-    server.script(replying(lambda b: f"{PESKOV} [{other_no(b, PESKOV)}][{passage_no(b, PESKOV)}]."))
+def test_a_sentence_keeps_only_its_supporting_markers(engine: Engine, llm: FakeLLM) -> None:
+    llm.script(lambda b: f"{PESKOV} [{other_no(b, PESKOV)}][{passage_no(b, PESKOV)}].")
     answer = engine.answer("Apa kata juru bicara Kremlin Dmitry Peskov?")
     assert answer.answer == f"{PESKOV} [1]."
     (c,) = answer.citations
@@ -150,9 +138,9 @@ def test_a_sentence_keeps_only_its_supporting_markers(engine: Engine, server: Ch
     ],
 )
 def test_the_model_saying_it_cannot_answer_is_a_refusal(
-    engine: Engine, server: ChatServer, reply: str, language: str
+    engine: Engine, llm: FakeLLM, reply: str, language: str
 ) -> None:
-    server.script(reply)
+    llm.script(reply)
     q = "Siapa pemenang Piala Dunia 2022?" if language == "id" else "Who won the 2022 World Cup?"
     answer = engine.answer(q)
     assert answer.refused and answer.mode == "llm" and answer.language == language
@@ -162,17 +150,17 @@ def test_the_model_saying_it_cannot_answer_is_a_refusal(
 @pytest.mark.parametrize(
     ("replies", "reason"),
     [
-        ([Reply(status=500)] * 3, "HTTP 500"),
-        ([Reply("late", delay=1.5)] * 3, "timeout"),
-        ([Reply(raw=b"<html>oops</html>")] * 3, "malformed reply"),
+        ([LLMError("HTTP 500", Failure.HTTP_ERROR, 500)], "HTTP 500"),
+        ([LLMTimeout("late")], "timeout"),
+        ([LLMError("bad JSON", Failure.MALFORMED)], "malformed reply"),
         (["Duta besarnya adalah Georgiy Zinoviev."], "no citations"),
     ],
     ids=["500", "timeout", "malformed", "no-markers"],
 )
 def test_llm_failures_fall_back_to_the_extractive_answer_with_a_notice(
-    engine: Engine, server: ChatServer, replies: list[Reply | str], reason: str
+    engine: Engine, llm: FakeLLM, replies: list[Exception | str], reason: str
 ) -> None:
-    server.script(*replies)
+    llm.script(*replies)
     answer = engine.answer("Siapa duta besar Rusia untuk Korea Selatan?")
     assert answer.mode == "extractive"
     assert answer.notice is not None and f"({reason})" in answer.notice
@@ -182,15 +170,16 @@ def test_llm_failures_fall_back_to_the_extractive_answer_with_a_notice(
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 5])
-def test_streaming_holds_back_partial_markers(engine: Engine, server: ChatServer, size: int) -> None:
+def test_streaming_holds_back_partial_markers(engine: Engine, llm: FakeLLM, size: int) -> None:
     def reply(b: dict[str, Any]) -> str:
         n = passage_no(b, ZINOVIEV)
         return f"Duta besar Rusia adalah Georgiy Zinoviev [{n}, {n}] dan [{n}]."
 
-    server.script(Reply(respond=reply, piece_size=size))
+    llm.piece_size = size
+    llm.script(reply)
     streamed: list[str] = []
     answer = engine.answer("Siapa duta besar Rusia untuk Korea Selatan?", on_token=streamed.append)
-    assert server.requests[0]["stream"] is True
+    assert llm.requests[0]["stream"] is True
     text = "".join(streamed)
     assert text.startswith("Duta besar Rusia adalah Georgiy Zinoviev [") and text.endswith("].")
     assert not any(re.search(r"\[[\d, ]*$", s) for s in streamed)  # no piece ends inside a marker
@@ -228,26 +217,24 @@ def history_turn(engine: Engine) -> list[Turn]:
     return [Turn(first.question, first)]
 
 
-def test_condense_resolves_the_follow_up_in_its_language(engine: Engine, server: ChatServer) -> None:
-    server.script(
+def test_condense_resolves_the_follow_up_in_its_language(engine: Engine, llm: FakeLLM) -> None:
+    llm.script(
         "Pertanyaan mandiri: Apa yang dikatakan Georgiy Zinoviev tentang kerja sama Rusia dan Korea Utara?",
-        replying(
-            lambda b: f"Zinoviev menyatakan kerja sama itu tidak merugikan [{passage_no(b, 'Zinoviev')}]."
-        ),
+        lambda b: f"Zinoviev menyatakan kerja sama itu tidak merugikan [{passage_no(b, 'Zinoviev')}].",
     )
     answer = engine.answer("Apa katanya tentang kerja sama itu?", history=history_turn(engine))
     assert answer.standalone_question == (
         "Apa yang dikatakan Georgiy Zinoviev tentang kerja sama Rusia dan Korea Utara?"
     )
-    condense, generate = server.requests
+    condense, generate = llm.requests
     prompt = condense["messages"][-1]["content"]
     assert "Tulis dalam bahasa Indonesia" in prompt and "Georgiy Zinoviev [1]" not in prompt
     assert "Apa katanya tentang kerja sama itu?" in prompt
     assert answer.standalone_question in generate["messages"][-1]["content"]
 
 
-def test_condensing_into_another_language_is_rejected(engine: Engine, server: ChatServer) -> None:
-    server.script(
+def test_condensing_into_another_language_is_rejected(engine: Engine, llm: FakeLLM) -> None:
+    llm.script(
         "What did Georgiy Zinoviev say about the cooperation between Russia and North Korea?",
         "NOT_IN_ARTICLES",
     )
@@ -258,11 +245,11 @@ def test_condensing_into_another_language_is_rejected(engine: Engine, server: Ch
     )
 
 
-def test_extractive_mode_is_chosen_per_call(engine: Engine, server: ChatServer, searcher: Searcher) -> None:
+def test_extractive_mode_is_chosen_per_call(engine: Engine, llm: FakeLLM, searcher: Searcher) -> None:
     answer = engine.answer("Siapa duta besar Rusia untuk Korea Selatan?", use_llm=False)
-    assert answer.mode == "extractive" and answer.notice is None and server.requests == []
+    assert answer.mode == "extractive" and answer.notice is None and llm.requests == []
     with pytest.raises(LLMNotConfigured):
-        Engine(searcher).answer("Siapa?", use_llm=True)
+        engine_for(searcher).answer("Siapa?", use_llm=True)
 
 
 @pytest.mark.parametrize(
@@ -294,14 +281,12 @@ NATO_SENTENCE = (
 )
 
 
-def test_a_negation_flip_is_removed_and_the_faithful_sentence_kept(
-    engine: Engine, server: ChatServer
-) -> None:
+def test_a_negation_flip_is_removed_and_the_faithful_sentence_kept(engine: Engine, llm: FakeLLM) -> None:
     def reply(b: dict[str, Any]) -> str:
         k = passage_no(b, NATO)
         return f"NATO telah mengonfirmasi pengiriman pasukan Korea Utara [{k}]. {NATO} [{k}]."
 
-    server.script(replying(reply))
+    llm.script(reply)
     answer = engine.answer("Apakah NATO sudah mengonfirmasi pengiriman pasukan Korea Utara?")
     assert answer.answer == f"{NATO} [1]."
     assert (answer.checked_sentences, answer.dropped_sentences) == (2, 1)
@@ -393,13 +378,12 @@ def test_real_verifier_keeps_paraphrases_and_translations_drops_wrong_citations(
 
 
 @pytest.mark.integration
-def test_cli_streams_then_prints_the_verified_answer(
-    kabar_env, server: ChatServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cli_streams_then_prints_the_verified_answer(kabar_env, monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
-    from bot.cli import cli
+    from bot.cli.main import cli
 
+    server = ChatServer()
     runner = CliRunner()
     assert runner.invoke(cli, ["index", "--json"], catch_exceptions=False).exit_code == 0
     monkeypatch.setenv("KABAR_LLM", "openai")
@@ -431,9 +415,10 @@ def test_cli_streams_then_prints_the_verified_answer(
     monkeypatch.setenv("KABAR_LLM", "none")
     result = runner.invoke(cli, ["ask", "--llm", "Apa kata Dmitry Peskov?"])
     assert result.exit_code == 2 and "KABAR_LLM=openai" in result.output
+    server.close()
 
 
-def test_unsupported_claim_with_the_right_names_is_removed(engine: Engine, server: ChatServer) -> None:
+def test_unsupported_claim_with_the_right_names_is_removed(engine: Engine, llm: FakeLLM) -> None:
     def reply(b: dict[str, Any]) -> str:
         k = passage_no(b, ZINOVIEV)
         return (
@@ -441,17 +426,17 @@ def test_unsupported_claim_with_the_right_names_is_removed(engine: Engine, serve
             f"Zinoviev menolak menghadiri pertemuan di Seoul [{k}]."
         )
 
-    server.script(replying(reply))
+    llm.script(reply)
     answer = engine.answer("Siapa duta besar Rusia untuk Korea Selatan?")
     assert answer.answer == "Duta besar Rusia untuk Korea Selatan adalah Georgiy Zinoviev [1]."
     assert answer.dropped_sentences == 1
 
 
-def test_llm_down_while_condensing_falls_back(engine: Engine, server: ChatServer) -> None:
-    server.script(*[Reply(status=503)] * 3)
+def test_llm_down_while_condensing_falls_back(engine: Engine, llm: FakeLLM) -> None:
+    llm.script(LLMError("HTTP 503", Failure.HTTP_ERROR, 503))
     answer = engine.answer("Apa katanya tentang kerja sama itu?", history=history_turn(engine))
     assert answer.mode == "extractive" and answer.notice and "(HTTP 503)" in answer.notice
-    assert len(server.requests) == 2  # one try and one retry (retries=1), then no answer call
+    assert len(llm.requests) == 1  # the condense call, then no answer call
     assert answer.standalone_question == (
         "Siapa duta besar Rusia untuk Korea Selatan? Apa katanya tentang kerja sama itu?"
     )

@@ -27,7 +27,7 @@ def test_index_reports_and_skips_bad_files(tmp_path: Path, corpus: Path, fake_em
     assert stats["articles"] == 2
     assert stats["chunks"] == report.chunks_embedded
     assert stats["last_indexed"] is not None
-    assert len(store.vector_store._collection.get(include=[])["ids"]) == stats["chunks"]
+    assert len(store.collection.get(include=[])["ids"]) == stats["chunks"]
 
 
 def test_rerun_is_a_no_op_and_edits_replace(tmp_path: Path, corpus: Path, fake_embedder) -> None:
@@ -48,7 +48,7 @@ def test_rerun_is_a_no_op_and_edits_replace(tmp_path: Path, corpus: Path, fake_e
     # the edited text is a new article id (ids are content-derived) that replaces the file's old one
     assert (edited.added, edited.updated, edited.removed) == (0, 1, 0) and first.added == 1
     assert store.stats()["articles"] == 1
-    ids = store.vector_store._collection.get(include=[])["ids"]
+    ids = store.collection.get(include=[])["ids"]
     assert len(ids) == len(set(ids)) == store.stats()["chunks"]
 
 

@@ -9,7 +9,7 @@ import pytest
 from llm_server import ChatServer, Reply
 from pydantic import SecretStr
 
-from bot.llm import LLMError, LLMTimeout, OpenAICompatible, complete, make_llm
+from bot.answer.llm import LLMError, LLMTimeout, OpenAICompatible, complete, make_llm
 from bot.settings import Settings
 
 
@@ -111,11 +111,12 @@ def test_unreachable_server() -> None:
 
 
 def test_make_llm_from_settings() -> None:
-    assert make_llm(Settings(llm="none")) is None
-    llm = make_llm(Settings(llm="openai", llm_url="http://127.0.0.1:1/v1", llm_api_key=SecretStr("k")))
+    assert make_llm(Settings.load(None, llm="none").llm) is None
+    settings = Settings.load(None, llm="openai", llm_url="http://127.0.0.1:1/v1", llm_api_key=SecretStr("k"))
+    llm = make_llm(settings.llm)
     assert isinstance(llm, OpenAICompatible) and llm.model == "default"
     with pytest.raises(LLMError, match="KABAR_LLM_GGUF"):
-        make_llm(Settings(llm="llamacpp"))
+        make_llm(Settings.load(None, llm="llamacpp").llm)
 
 
 def test_llamacpp_without_the_extra_says_how_to_install(tmp_path) -> None:
@@ -125,11 +126,11 @@ def test_llamacpp_without_the_extra_says_how_to_install(tmp_path) -> None:
         gguf = tmp_path / "m.gguf"
         gguf.write_bytes(b"GGUF")
         with pytest.raises(LLMError, match=r"kabar\[llamacpp\]"):
-            make_llm(Settings(llm="llamacpp", llm_gguf=gguf))
+            make_llm(Settings.load(None, llm="llamacpp", llm_gguf=gguf).llm)
     else:
         pytest.skip("llama-cpp-python is installed")
 
 
 def test_api_key_is_never_shown() -> None:
-    s = Settings(llm_api_key=SecretStr("sk-very-secret"))
+    s = Settings.load(None, llm_api_key=SecretStr("sk-very-secret"))
     assert "sk-very-secret" not in repr(s) and "sk-very-secret" not in str(s.model_dump())

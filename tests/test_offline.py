@@ -48,7 +48,7 @@ def getaddrinfo(host, *a, **k):
 socket.getaddrinfo = getaddrinfo
 sys.argv = ["kabar"] + sys.argv[1:]
 try:
-    from bot.cli import main
+    from bot.cli.main import main
     main()
 except SystemExit as e:
     code = e.code

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import ROOT, FakeEmbedder
 from synthetic import make_corpus
 
@@ -40,6 +41,7 @@ class SlowEmbedder(FakeEmbedder):
         return super().embed_passages(texts)
 
 
+@pytest.mark.slow
 def test_reader_process_answers_during_and_after_a_reindex(tmp_path: Path) -> None:
     corpus, data = tmp_path / "corpus", tmp_path / "data"
     make_corpus(corpus, 4)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from index.errors import KabarError, ModelMismatchError
-from index.store import Store, chunk_of, writer_lock
+from index.layout import writer_lock
+from index.store import Store, chunk_of
 from index.types import Article, Chunk, Sentence
 
 
@@ -29,7 +30,7 @@ def _add(store: Store, embedder, article_id: str, sentences: list[str]) -> None:
 
 def _vector_ids(store: Store) -> list[str]:
     """Chunk ids of the stored vectors (a vector id is `chunk_id#hash of its text`)."""
-    return sorted(chunk_of(i) for i in store.vector_store._collection.get(include=[])["ids"])
+    return sorted(chunk_of(i) for i in store.collection.get(include=[])["ids"])
 
 
 def test_add_replace_remove_keeps_vectors_and_registry_in_step(tmp_path: Path, fake_embedder) -> None:
@@ -93,12 +94,13 @@ def test_second_writer_gets_a_clear_error(tmp_path: Path) -> None:
         pass
 
 
+@pytest.mark.slow
 def test_writes_more_vectors_than_chromas_max_batch(tmp_path: Path, fake_embedder) -> None:
     store = Store(tmp_path, fake_embedder.name, fake_embedder.dim)
-    limit = store.vector_store._collection._client.get_max_batch_size()
+    limit = store.max_batch_size()
     sentences = [f"Kalimat nomor {i} tentang berita." for i in range(limit + 10)]
     article, chunks = _article("big", sentences)
     vectors = np.tile(fake_embedder.embed_passages(["x"]), (len(chunks), 1))
     store.write([(article, chunks, vectors)])  # one Chroma call of this size would be rejected
     assert store.stats()["chunks"] == len(chunks)
-    assert store.vector_store._collection.count() == len(chunks)
+    assert store.collection.count() == len(chunks)

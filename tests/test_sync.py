@@ -19,8 +19,9 @@ from synthetic import (
 
 from index.ingest import index_paths, remove_paths
 from index.keyword import KeywordIndex
+from index.layout import DataDir
 from index.load import load_file
-from index.search import Searcher, keyword_root
+from index.search import Searcher
 from index.store import Store, chunk_of
 
 
@@ -100,7 +101,7 @@ def test_delete_needs_prune_and_remove_takes_id_or_path(tmp_path: Path, store: S
     snap = snapshot(store)
     assert_consistent(snap)
     assert len(snap["articles"]) == 1 and by_path not in {a for a, _, _ in snap["articles"]}
-    keywords, version = KeywordIndex.load(keyword_root(store.data_dir))
+    keywords, version = KeywordIndex.load(DataDir(store.data_dir).keyword)
     assert str(version) == store.meta("keyword_version") and keywords.keys() == store.keyword_keys()
 
 
@@ -111,7 +112,7 @@ def test_new_articles_are_tokenized_alone_into_a_new_keyword_segment(
     paths = make_corpus(corpus, 12)
     hold = [p.rename(tmp_path / p.name) for p in paths[10:]]
     index_paths([corpus], store, fake_embedder)
-    root = keyword_root(store.data_dir)
+    root = DataDir(store.data_dir).keyword
     (base,) = KeywordIndex.load(root)[0].segments
     written = (root / base.name / "postings.npz").stat().st_mtime_ns
     for p in hold:
@@ -132,7 +133,7 @@ def test_new_articles_are_tokenized_alone_into_a_new_keyword_segment(
     (corpus / hold[0].name).unlink()
     fresh = Store(tmp_path / "fresh", fake_embedder.name, fake_embedder.dim)
     index_paths([corpus], fresh, fake_embedder)
-    rebuilt, _ = KeywordIndex.load(keyword_root(fresh.data_dir))
+    rebuilt, _ = KeywordIndex.load(DataDir(fresh.data_dir).keyword)
     for q in ("Korea", "harga beras", "pasukan Rusia"):
         assert keywords.search(q, 5) == rebuilt.search(q, 5)
 
@@ -228,7 +229,7 @@ def test_unchanged_bytes_are_not_parsed_again(tmp_path: Path, store: Store, fake
 def test_kabar_remove_command(tmp_path: Path, store: Store, fake_embedder, monkeypatch) -> None:
     from click.testing import CliRunner
 
-    from bot.cli import cli
+    from bot.cli.main import cli
 
     corpus = tmp_path / "corpus"
     paths = make_corpus(corpus, 3)
@@ -250,7 +251,7 @@ def test_an_index_from_before_origins_and_hashed_vector_ids_upgrades_in_place(
     paths = make_corpus(corpus, 3)
     index_paths([corpus], store, fake_embedder)
     # what the migration makes of an older index: bare chunk ids in Chroma, origin = path, no raw hash
-    collection = store.vector_store._collection
+    collection = store.collection
     got = collection.get(include=["embeddings"])
     collection.delete(ids=got["ids"])
     collection.add(ids=[chunk_of(i) for i in got["ids"]], embeddings=got["embeddings"])

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from synthetic import make_corpus, write_article
 
-from index.store import Store, writer_lock
-from index.watch import CorpusWatcher, sync_corpus
+from index.indexer import Indexer
+from index.layout import writer_lock
+from index.store import Store
+from index.watch import CorpusWatcher
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
@@ -36,7 +38,11 @@ def watching(tmp_path: Path, fake_embedder) -> Iterator[tuple[Path, Path, Corpus
     corpus, data = tmp_path / "corpus", tmp_path / "data"
     make_corpus(corpus, 2)
     watcher = CorpusWatcher(
-        [corpus], lambda: sync_corpus([corpus], data, fake_embedder), debounce=0.3, retry=0.2, ignore=[data]
+        [corpus],
+        lambda: Indexer(data, fake_embedder).sync([corpus], prune=True)[0],
+        debounce=0.3,
+        retry=0.2,
+        ignore=[data],
     )
     thread = threading.Thread(target=watcher.serve, daemon=True)
     thread.start()

@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 
 from bot.discordbot.errors import Refusal
-from bot.discordbot.services import Cooldown
+from bot.discordbot.memory import Cooldown
 from bot.settings import Settings
 
 
@@ -34,19 +34,19 @@ def admin_refusal(admin_role: str | None) -> Refusal:
 
 def guild_allowed(settings: Settings, guild_id: int | None) -> bool:
     """Whether the bot works in this server at all."""
-    return guild_id is not None and (not settings.discord_guild_ids or guild_id in settings.discord_guild_ids)
+    return guild_id is not None and (not settings.discord.guild_ids or guild_id in settings.discord.guild_ids)
 
 
 def channel_allowed(settings: Settings, guild_id: int | None, channel: Any) -> bool:
     """Whether the bot answers in this channel (a thread counts as its parent channel)."""
     if not guild_allowed(settings, guild_id):
         return False
-    if not settings.discord_channel_ids:
+    if not settings.discord.channel_ids:
         return True
     ids = {getattr(channel, "id", None)}
     if isinstance(channel, discord.Thread):
         ids.add(channel.parent_id)
-    return bool(ids & set(settings.discord_channel_ids))
+    return bool(ids & set(settings.discord.channel_ids))
 
 
 def question_refusal(
@@ -55,7 +55,7 @@ def question_refusal(
     """Why this question is not answered now (empty, too long, too soon), or None; counts the cooldown."""
     if not question.strip():
         return Refusal("empty_question", lang)
-    limit = settings.discord_max_question_chars
+    limit = settings.discord.max_question_chars
     if len(question) > limit:
         return Refusal("too_long", lang, length=len(question), limit=limit)
     wait = cooldown.retry_after(user_id)
@@ -69,9 +69,9 @@ def question_refusal(
 
 async def _require_admin(interaction: discord.Interaction) -> bool:
     settings: Settings = interaction.client.settings  # type: ignore[attr-defined]
-    if is_admin(interaction.user, settings.discord_admin_role):
+    if is_admin(interaction.user, settings.discord.admin_role):
         return True
-    raise admin_refusal(settings.discord_admin_role)
+    raise admin_refusal(settings.discord.admin_role)
 
 
 async def _require_allowed_channel(interaction: discord.Interaction) -> bool:

@@ -15,7 +15,8 @@ from bot.app import Kabar
 from bot.discordbot.access import guild_allowed
 from bot.discordbot.delivery import SourcesButton
 from bot.discordbot.errors import Refusal, handle_interaction_error
-from bot.discordbot.services import AnswerCache, Conversations, Cooldown, Worker
+from bot.discordbot.memory import AnswerCache, Conversations, Cooldown
+from bot.discordbot.worker import Worker
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -40,14 +41,14 @@ def build_intents(settings: Settings) -> discord.Intents:
     """
     intents = discord.Intents.none()
     intents.guilds = True
-    intents.guild_messages = settings.discord_answer_mentions or settings.discord_follow_ups
-    intents.message_content = settings.discord_follow_ups
+    intents.guild_messages = settings.discord.answer_mentions or settings.discord.follow_ups
+    intents.message_content = settings.discord.follow_ups
     return intents
 
 
 def sync_targets(settings: Settings) -> list[discord.Object | None]:
     """Where to sync slash commands: the sync guilds, else the allowed guilds, else globally (None)."""
-    ids = settings.discord_sync_guild_ids or settings.discord_guild_ids
+    ids = settings.discord.sync_guild_ids or settings.discord.guild_ids
     return [discord.Object(id=i) for i in ids] if ids else [None]
 
 
@@ -91,8 +92,8 @@ class KabarBot(commands.Bot):
         self.kabar = kabar
         self.settings = settings
         self.worker = worker or Worker(kabar)
-        self.cooldown = Cooldown(settings.discord_cooldown_seconds, clock)
-        self.conversations = Conversations(settings.discord_memory_turns)
+        self.cooldown = Cooldown(settings.discord.cooldown_seconds, clock)
+        self.conversations = Conversations(settings.discord.memory_turns)
         self.answers = AnswerCache()
         self.progress_interval = progress_interval
         self.extension_names = tuple(extensions)
@@ -102,7 +103,7 @@ class KabarBot(commands.Bot):
         """Runs once after login, before connecting to the gateway."""
         await self.load_cogs()
         await self.sync_commands()
-        if self.settings.discord_watch:
+        if self.settings.discord.watch:
             from bot.discordbot.watching import corpus_watcher
 
             self.watcher = corpus_watcher(self.worker)

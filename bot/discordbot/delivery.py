@@ -9,11 +9,11 @@ from typing import Any
 
 import discord
 
+from bot.answer.types import Answer
 from bot.discordbot.errors import handle_interaction_error
+from bot.discordbot.memory import AnswerCache
 from bot.discordbot.render import language_of, render_answer, render_sources_full
-from bot.discordbot.services import AnswerCache
 from bot.discordbot.texts import text
-from index.types import Answer
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ import discord
 from discord import app_commands
 
 from bot.discordbot.render import language_of
-from bot.discordbot.services import IndexBusy
 from bot.discordbot.texts import text
+from bot.discordbot.worker import IndexBusy
 from index.errors import IndexEmptyError
 
 log = logging.getLogger(__name__)

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.answer.types import Answer, Citation
 from bot.discordbot.texts import text
-from index.types import Answer, Citation
 
 if TYPE_CHECKING:
-    from bot.discordbot.services import AddResult
+    from bot.discordbot.worker import AddResult
     from index.ingest import IndexReport
 
 # Discord's limits, in characters.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.discordbot.services import IndexBusy, Worker
+from bot.discordbot.worker import IndexBusy, Worker
 from index.watch import CorpusWatcher
 
 
@@ -12,10 +12,10 @@ def corpus_watcher(worker: Worker, debounce: float = 2.0, retry: float = 5.0) ->
     The worker's re-index shares the model gate with questions, so answers keep flowing during a run.
     """
     kabar = worker.kabar
-    corpus = [p for p in kabar.settings.corpus if p.exists()]
+    corpus = [p for p in kabar.settings.index.corpus if p.exists()]
     return CorpusWatcher(
         corpus,
-        lambda: worker._reindex(corpus, True, lambda phase, done, total: None)[0],
+        lambda: worker.reindex_now(corpus, True)[0],
         debounce=debounce,
         retry=retry,
         ignore=[kabar.data_dir],

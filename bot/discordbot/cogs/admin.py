@@ -13,7 +13,8 @@ from discord.ext import commands
 
 from bot.discordbot.access import admin_only
 from bot.discordbot.render import render_added, render_index_report, render_progress
-from bot.discordbot.services import IndexBusy, ProgressBoard, check_attachment, check_content
+from bot.discordbot.uploads import check_attachment, check_content
+from bot.discordbot.worker import IndexBusy, ProgressBoard
 from index.errors import KabarError
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ class AdminCog(commands.Cog, name="Admin"):
     async def reindex(self, interaction: discord.Interaction, prune: bool = False) -> None:
         """Index the corpus folders in a worker thread, editing the deferred reply with progress."""
         await interaction.response.defer(thinking=True, ephemeral=True)
-        folders = list(self.bot.settings.corpus)
+        folders = list(self.bot.settings.index.corpus)
         missing = [str(f) for f in folders if not f.exists()]
         if not folders or missing:
             await self._finish(interaction, _no_corpus(missing))
@@ -69,13 +70,13 @@ class AdminCog(commands.Cog, name="Admin"):
     @admin_only
     async def add_article(self, interaction: discord.Interaction, file: discord.Attachment) -> None:
         """Validate the attachment, store it in the first corpus folder under a safe name, index it."""
-        limit = self.bot.settings.discord_max_attachment_bytes
+        limit = self.bot.settings.discord.max_attachment_bytes
         problem = check_attachment(file.filename, file.size, limit)
         if problem:
             await interaction.response.send_message(f"❌ {problem}", ephemeral=True)
             return
         await interaction.response.defer(thinking=True, ephemeral=True)
-        folders = list(self.bot.settings.corpus)
+        folders = list(self.bot.settings.index.corpus)
         if not folders or (folders[0].exists() and not folders[0].is_dir()):
             await self._finish(interaction, _no_corpus([str(f) for f in folders[:1]]))
             return

@@ -9,9 +9,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.answer.types import Turn
 from bot.discordbot.access import allowed_channel_only, question_refusal
 from bot.discordbot.delivery import send_answer
-from bot.engine import Turn
 from index.lang import detect_language
 
 if TYPE_CHECKING:

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, Literal
 import discord
 from discord.ext import commands
 
+from bot.answer.types import Turn
 from bot.discordbot.access import channel_allowed, question_refusal
 from bot.discordbot.delivery import send_answer
 from bot.discordbot.errors import user_message
+from bot.discordbot.memory import Conversations
 from bot.discordbot.render import thread_name
-from bot.discordbot.services import Conversations
-from bot.engine import Turn
 from bot.settings import Settings
 from index.lang import detect_language
 
@@ -49,7 +49,7 @@ def classify(message: discord.Message, settings: Settings, conversations: Conver
     me = message.guild.me
     question = strip_mentions(message.content, me)
     channel = message.channel
-    if settings.discord_follow_ups:
+    if settings.discord.follow_ups:
         if isinstance(channel, discord.Thread) and (
             channel.owner_id == me.id or conversations.knows(channel.id)
         ):
@@ -61,9 +61,9 @@ def classify(message: discord.Message, settings: Settings, conversations: Conver
                 key = ref.message_id  # an answer from before a restart: a new chain rooted there
             if key is not None:
                 return Trigger(question, key=key)
-    if not settings.discord_answer_mentions or not mentions_me(message, me):
+    if not settings.discord.answer_mentions or not mentions_me(message, me):
         return None
-    open_thread = settings.discord_open_threads and isinstance(channel, discord.TextChannel)
+    open_thread = settings.discord.open_threads and isinstance(channel, discord.TextChannel)
     return Trigger(question, open_thread=open_thread)
 
 

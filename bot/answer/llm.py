@@ -8,11 +8,15 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Protocol, TypedDict, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, runtime_checkable
 
 import httpx
 
+from bot.answer.types import Failure
 from index.errors import KabarError
+
+if TYPE_CHECKING:
+    from bot.settings import LLMSettings
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +33,24 @@ class Message(TypedDict):
 class LLMError(KabarError):
     """The LLM could not give a usable reply (unreachable, too slow, an error status, malformed output)."""
 
+    def __init__(self, message: str, failure: Failure = Failure.UNREACHABLE, status: int | None = None):
+        super().__init__(message)
+        self.failure = failure
+        self.status = status  # the HTTP status of an HTTP_ERROR
+
+    @property
+    def reason(self) -> str:
+        """What a notice shows: 'timeout', 'HTTP 503', 'no citations', ..."""
+        if self.failure is Failure.HTTP_ERROR and self.status is not None:
+            return f"HTTP {self.status}"
+        return self.failure.value
+
 
 class LLMTimeout(LLMError):
     """The LLM did not finish within its time budget."""
+
+    def __init__(self, message: str):
+        super().__init__(message, Failure.TIMEOUT)
 
 
 @runtime_checkable
@@ -109,8 +128,10 @@ class OpenAICompatible:
                 remaining = deadline - time.monotonic()
                 wait = min(0.25 * 2**attempt, 2.0) * (0.5 + random.random() / 2)
                 if streamed[0] or attempt > self.retries or remaining <= wait + 0.05:
-                    kind = LLMTimeout if isinstance(e.cause, httpx.TimeoutException) else LLMError
-                    raise kind(f"LLM at {self._client.base_url} failed: {e}") from e.cause
+                    message = f"LLM at {self._client.base_url} failed: {e}"
+                    if isinstance(e.cause, httpx.TimeoutException):
+                        raise LLMTimeout(message) from e.cause
+                    raise LLMError(message, e.failure, e.status) from e.cause
                 log.info("LLM call failed (%s); retry %d in %.2f s", e, attempt, wait)
                 time.sleep(wait)
 
@@ -141,10 +162,10 @@ class OpenAICompatible:
                         on_token(piece)
                 text = "".join(parts)
                 if not text.strip():
-                    raise _Retryable("empty reply")
+                    raise _Retryable("empty reply", Failure.EMPTY)
                 return text
         except (httpx.TimeoutException, httpx.TransportError) as e:
-            raise _Retryable(f"{type(e).__name__}: {e}", e) from e
+            raise _Retryable(f"{type(e).__name__}: {e}", Failure.UNREACHABLE, cause=e) from e
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -152,27 +173,31 @@ class OpenAICompatible:
 
 
 class _Retryable(Exception):
-    def __init__(self, message: str, cause: BaseException | None = None):
+    def __init__(
+        self, message: str, failure: Failure, status: int | None = None, cause: BaseException | None = None
+    ):
         super().__init__(message)
+        self.failure = failure
+        self.status = status
         self.cause = cause
 
 
 def _check_status(response: httpx.Response) -> None:
     code = response.status_code
     if code == 429 or code >= 500:
-        raise _Retryable(f"HTTP {code}")
+        raise _Retryable(f"HTTP {code}", Failure.HTTP_ERROR, code)
     if code >= 400:
         detail = response.text[:200].replace("\n", " ")
-        raise LLMError(f"LLM server answered HTTP {code}: {detail}")
+        raise LLMError(f"LLM server answered HTTP {code}: {detail}", Failure.HTTP_ERROR, code)
 
 
 def _message_content(response: httpx.Response) -> str:
     try:
         content = response.json()["choices"][0]["message"]["content"]
     except (ValueError, KeyError, IndexError, TypeError) as e:
-        raise _Retryable(f"malformed reply ({type(e).__name__})") from e
+        raise _Retryable(f"malformed reply ({type(e).__name__})", Failure.MALFORMED) from e
     if not isinstance(content, str) or not content.strip():
-        raise _Retryable("empty reply")
+        raise _Retryable("empty reply", Failure.EMPTY)
     return content
 
 
@@ -191,9 +216,9 @@ def _sse_deltas(lines: Iterator[str]) -> Iterator[str]:
             delta = choices[0].get("delta", {}) if choices else {}
             piece = delta.get("content") or ""
         except (ValueError, AttributeError, IndexError, TypeError) as e:
-            raise _Retryable(f"malformed stream event ({type(e).__name__})") from e
+            raise _Retryable(f"malformed stream event ({type(e).__name__})", Failure.MALFORMED) from e
         if not isinstance(piece, str):
-            raise _Retryable("malformed stream event (content is not text)")
+            raise _Retryable("malformed stream event (content is not text)", Failure.MALFORMED)
         yield piece
 
 
@@ -245,7 +270,7 @@ class LlamaCpp:
         except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:
             raise LLMError(f"llama.cpp failed: {type(e).__name__}: {e}") from e
         if not text.strip():
-            raise LLMError("llama.cpp returned an empty reply")
+            raise LLMError("llama.cpp returned an empty reply", Failure.EMPTY)
         return text
 
     def close(self) -> None:
@@ -255,30 +280,30 @@ class LlamaCpp:
             close()
 
 
-def make_llm(settings: Any) -> LLM | None:
+def make_llm(settings: LLMSettings) -> LLM | None:
     """The LLM the settings select (`KABAR_LLM`), or None for the extractive mode."""
-    mode = settings.llm
+    mode = settings.backend
     if mode == "none":
         return None
     if mode == "openai":
-        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+        key = settings.api_key.get_secret_value() if settings.api_key else None
         return OpenAICompatible(
-            settings.llm_url,
-            settings.llm_model,
+            settings.url,
+            settings.model,
             api_key=key,
-            timeout=settings.llm_timeout,
-            budget=settings.llm_budget,
-            retries=settings.llm_retries,
-            temperature=settings.llm_temperature,
-            max_tokens=settings.llm_max_tokens,
+            timeout=settings.timeout,
+            budget=settings.budget,
+            retries=settings.retries,
+            temperature=settings.temperature,
+            max_tokens=settings.max_tokens,
         )
     if mode == "llamacpp":
-        if settings.llm_gguf is None:
+        if settings.gguf is None:
             raise LLMError("KABAR_LLM=llamacpp needs KABAR_LLM_GGUF=/path/to/model.gguf")
         return LlamaCpp(
-            Path(settings.llm_gguf).expanduser(),
-            temperature=settings.llm_temperature,
-            max_tokens=settings.llm_max_tokens,
-            context=settings.llm_context,
+            Path(settings.gguf).expanduser(),
+            temperature=settings.temperature,
+            max_tokens=settings.max_tokens,
+            context=settings.context,
         )
     raise LLMError(f"KABAR_LLM={mode!r}: use none, openai or llamacpp")

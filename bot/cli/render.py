@@ -8,7 +8,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from index.types import Answer, Citation
+from bot.answer.types import Answer, Citation
 
 
 def source_line(c: Citation) -> str:

@@ -8,9 +8,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+import prompts
+from bot.answer.evidence import COMMON_CAPS, coverage, question_entities
+from bot.answer.types import Answer, Citation
 from index.embed import Embedder
 from index.keyword import tokenize
 from index.lang import detect_language
+from index.search import SearchResult
 from index.types import Passage
 
 # A sentence opening with one of these leans on the sentence before it ("Ia menambahkan ..."):
@@ -85,18 +89,6 @@ class Support:
         return self.passage.text[self.start : self.end]
 
 
-# Names and numbers of a question: capitalised words (not the question's first word) and digits.
-_ENTITY = re.compile(r"(?<!^)\b[A-Z][\w'-]*|\b\d[\d.,/]*\d\b|\b\d\b")
-_QWORDS = frozenset(
-    "apa apakah siapa kapan dimana bagaimana mengapa kenapa berapa what who when where which why how".split()
-)
-
-
-def question_entities(question: str) -> set[str]:
-    """Lower-cased names and numbers the question mentions."""
-    return {m.lower() for m in _ENTITY.findall(question.strip()) if m.lower() not in _QWORDS}
-
-
 def question_type(question: str) -> str | None:
     """'when', 'number', 'who' or None."""
     for name, pattern in _QTYPE:
@@ -124,7 +116,8 @@ class SentenceScorer:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
 
-    def _vectors(self, texts: list[str]) -> np.ndarray:
+    def vectors(self, texts: list[str]) -> np.ndarray:
+        """Passage vectors of texts, from an LRU cache (answers quote the same sentences again)."""
         missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if missing:
             for t, v in zip(missing, self.embedder.embed_passages(missing), strict=True):
@@ -146,7 +139,7 @@ class SentenceScorer:
         w = self.weights
         qtokens = set(tokenize(question))
         qtype = question_type(question)
-        entities = question_entities(question)
+        entities = question_entities(question) - COMMON_CAPS
         english = float(detect_language(question) == "en")
         seen: set[tuple[str, int]] = set()
         cands: list[Support] = []
@@ -160,12 +153,12 @@ class SentenceScorer:
                 cands.append(Support(ps, rank, start - base, end - base, idx, 0.0, para))
         if not cands:
             return []
-        sent_vecs = self._vectors([c.text for c in cands])
+        sent_vecs = self.vectors([c.text for c in cands])
         dense = sent_vecs @ query_vector
         passage_cos = [
             c.passage.dense
             if c.passage.dense is not None
-            else float(self._vectors([c.passage.text])[0] @ query_vector)
+            else float(self.vectors([c.passage.text])[0] @ query_vector)
             for c in cands
         ]
         mean_dense = float(dense.mean())
@@ -177,39 +170,12 @@ class SentenceScorer:
                 "lexical": len(qtokens & toks) / len(qtokens) if qtokens else 0.0,
                 "answer_type": float(_type_match(qtype, c.text)),
                 "peak": float(d) - mean_dense,
-                "entities": _cover(entities, c.passage.text),
+                "entities": coverage(entities, c.passage.text),
                 "english": english,
             }
             c.score = w.score(c.features)
         cands.sort(key=lambda c: -c.score)
         return cands
-
-
-# Capitalised in English questions but not names ("North Korean", "the President"): not matched.
-_COMMON_CAPS = frozenset(
-    "north south east west new united president minister prime foreign defense defence army the a an in on "
-    "of and or for to is are was were does did do what who when where which why how many much".split()
-)
-
-
-def _fold(word: str) -> str:
-    """Spelling-tolerant key: doubled letters collapsed ("Russia" ~ "Rusia"), first four letters."""
-    return re.sub(r"(.)\1+", r"\1", word)[:4]
-
-
-def _cover(entities: set[str], text: str) -> float:
-    """Share of the question's names and numbers found in the text.
-
-    Numbers must match exactly; a name matches on its first four letters with doubled letters folded,
-    so English "Korean" and "Russia" find Indonesian "Korea" and "Rusia".
-    """
-    entities = {e for e in entities if e not in _COMMON_CAPS}
-    if not entities:
-        return 1.0
-    words = set(re.findall(r"[\w'-]+", text.lower()))
-    keys = {_fold(w) for w in words if not w[0].isdigit()}
-    found = sum(e in words if e[0].isdigit() or len(e) < 4 else _fold(e) in keys for e in entities)
-    return found / len(entities)
 
 
 def rerank(passages: list[Passage], cands: list[Support]) -> list[Passage]:
@@ -243,3 +209,70 @@ def select(cands: list[Support], max_sentences: int, margin: float = 0.5) -> lis
     for i, c in enumerate(chosen):
         first_seen.setdefault(c.passage.article_id, i)
     return sorted(chosen, key=lambda c: (first_seen[c.passage.article_id], c.sentence_index))
+
+
+class ExtractiveAnswerer:
+    """The LLM-free answer over retrieved passages: the best-supported sentences, quoted and cited."""
+
+    def __init__(self, scorer: SentenceScorer, max_sentences: int = 3):
+        self.scorer = scorer
+        self.max_sentences = max_sentences
+
+    def answer(self, question: str, standalone: str, language: str, result: SearchResult) -> Answer:
+        """Cited sentences of `result` that support `standalone`, or the refusal when none does."""
+        cands = self.scorer.score(standalone, result.query_vector, result.passages)
+        passages = result.passages
+        if detect_language(standalone) == "en":
+            # A cross-lingual chunk cosine is diluted by the chunk's other sentences; the best sentence's
+            # support is not (on Indonesian questions the fused order is better: docs/evaluation.md).
+            passages = rerank(passages, cands)
+        supported = bool(cands) and cands[0].score >= self.scorer.weights.min_support
+        answer = render(question, language, select(cands, self.max_sentences) if supported else [])
+        answer.retrieved = [p.chunk_id for p in passages]
+        answer.support = cands[0].score if cands else None
+        return answer
+
+
+def render(question: str, language: str, chosen: list[Support]) -> Answer:
+    """The extractive answer: one quote per run of adjacent sentences, each cited; or the refusal."""
+    if not chosen:
+        return Answer.refusal(question, language)
+    citations: list[Citation] = []
+    lines: list[str] = []
+    for group in _adjacent_groups(chosen):
+        first, last = group[0], group[-1]
+        n = len(citations) + 1
+        score = max(s.score for s in group)
+        if all(s.passage is first.passage for s in group):
+            citation = Citation.of(n, first.passage, first.start, last.end, score)
+        else:  # adjacent sentences from two overlapping chunks
+            citation = Citation.of(n, first.passage, first.start, first.end, score)
+            citation.quote = _join(group)
+        citations.append(citation)
+        lines.append(f"{' '.join(citation.quote.split())} [{n}]")  # one line even when it spans paragraphs
+    text = prompts.load("extractive_frame", language).render(sentences="\n".join(lines))
+    return Answer(question, text, False, citations, language)
+
+
+def _join(group: list[Support]) -> str:
+    """Adjacent sentences from different chunks, joined as the cleaned article joins them."""
+    out = group[0].text
+    for prev, s in zip(group, group[1:], strict=False):
+        out += ("\n\n" if s.paragraph != prev.paragraph else " ") + s.text
+    return out
+
+
+def _adjacent_groups(chosen: list[Support]) -> list[list[Support]]:
+    """Consecutive sentences of one article become one quote."""
+    groups: list[list[Support]] = []
+    for s in chosen:
+        if groups:
+            last = groups[-1][-1]
+            if (
+                last.passage.article_id == s.passage.article_id
+                and s.sentence_index == last.sentence_index + 1
+            ):
+                groups[-1].append(s)
+                continue
+        groups.append([s])
+    return groups

@@ -13,7 +13,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bot import evaluate as ev
+from bot.cli.common import Context, err, pass_context, progress_bars, require_llm
+from bot.evaluate import datasets, metrics
+from bot.evaluate.run import prepare_index, run_questions
 from index.errors import KabarError
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -61,7 +63,9 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
     default=None,
     help="Keep the eval index here and reuse it next time (default: a temporary dir, deleted after).",
 )
+@pass_context
 def eval_cmd(
+    ctx: Context,
     qa_files: tuple[Path, ...],
     ntrex_files: tuple[Path, ...],
     corpora: tuple[Path, ...],
@@ -81,24 +85,21 @@ def eval_cmd(
     to build a large distractor index once and reuse it), then asks each question as `kabar ask` does.
     """
     from bot.app import build
-    from bot.cli import _settings, err, progress_bars  # here: bot.cli imports this module
 
     if not qa_files and not ntrex_files:
         raise click.UsageError("give at least one --qa or --ntrex file")
-    settings = _settings()
-    if use_llm and settings.llm == "none":  # say so before spending minutes on the index
-        raise click.UsageError(
-            "--llm needs an LLM: set KABAR_LLM=openai (and KABAR_LLM_URL) or KABAR_LLM=llamacpp"
-        )
+    settings = ctx.settings
+    require_llm(settings, use_llm)  # say so before spending minutes on the index
     try:
-        ks = ev.parse_ks(k_text)
+        ks = metrics.parse_ks(k_text)
     except KabarError as e:
         raise click.BadParameter(str(e), param_hint="--k") from None
-    items: list[ev.EvalItem] = []
+    items: list[datasets.EvalItem] = []
     for path in qa_files:  # an NTREX file passed as --qa is recognised by its fields
-        items += ev.read_ntrex(path, limit) if ev.is_ntrex(path) else ev.read_qa(path, limit)
+        read = datasets.read_ntrex if datasets.is_ntrex(path) else datasets.read_qa
+        items += read(path, limit)
     for path in ntrex_files:
-        items += ev.read_ntrex(path, limit)
+        items += datasets.read_ntrex(path, limit)
     if len({it.source for it in items}) < len(qa_files) + len(ntrex_files):
         raise click.UsageError("two question files share a file name: metrics are reported per file name")
 
@@ -107,20 +108,20 @@ def eval_cmd(
     try:
         with progress_bars(show) as progress:
             kabar = build(settings, data_dir or temp, progress=progress)
-            index_info = ev.prepare_index(kabar, items, list(corpora), absent_share, progress)
+            index_info = prepare_index(kabar, items, list(corpora), absent_share, progress)
         try:
             kabar.store.require_nonempty()
             llm = kabar.engine.uses_llm(use_llm)
             with _question_bar(err if show else None, baselines) as tick:
-                results = ev.run_questions(kabar.engine, items, max(ks), baselines, tick, use_llm=llm)
+                results = run_questions(kabar.engine, items, max(ks), baselines, tick, use_llm=llm)
         finally:
             kabar.close()
     finally:
         if temp is not None:
             shutil.rmtree(temp, ignore_errors=True)
     if details is not None:
-        ev.write_jsonl((r.to_json() for r in results), details)
-    metrics = ev.summarize(results, ks)
+        datasets.write_jsonl((r.to_json() for r in results), details)
+    summary = metrics.summarize(results, ks)
     report = {
         "ks": ks,
         "mode": "llm" if llm else "extractive",
@@ -129,14 +130,14 @@ def eval_cmd(
         "files": [str(p) for p in (*qa_files, *ntrex_files)],
         "corpora": [str(p) for p in corpora],
         "index": index_info,
-        "metrics": metrics,
+        "metrics": summary,
     }
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))
         return
     tables = [
-        ("Retrieval (answerable questions whose gold passage is indexed)", *retrieval_rows(metrics, ks)),
-        ("Kabar's answers", *answer_rows(metrics)),
+        ("Retrieval (answerable questions whose gold passage is indexed)", *retrieval_rows(summary, ks)),
+        ("Kabar's answers", *answer_rows(summary)),
     ]
     note = (
         f"{len(items)} question(s); index: {index_info['gold_documents']} gold passage(s) "
@@ -144,7 +145,8 @@ def eval_cmd(
         f"{index_info['chunks']} chunk(s) in {data_dir or 'a temporary dir'}."
     )
     if llm:
-        note += f" Answers by the LLM ({settings.llm}: {settings.llm_model or settings.llm_gguf or '?'})."
+        s = settings.llm
+        note += f" Answers by the LLM ({s.backend}: {s.model or s.gguf or '?'})."
     if index_info["skipped"]:
         note += f" {len(index_info['skipped'])} record(s) could not be indexed (see --json)."
     if markdown:
@@ -197,11 +199,11 @@ def _fmt(value: Any, digits: int = 3) -> str:
 Rows = list[list[str]]
 
 
-def retrieval_rows(metrics: dict[str, Any], ks: list[int]) -> tuple[list[str], Rows]:
+def retrieval_rows(summary: dict[str, Any], ks: list[int]) -> tuple[list[str], Rows]:
     """One row per (file, system): recall@k, MRR, retrieval latency."""
     header = ["set", "system", "n", *(f"R@{k}" for k in ks), "MRR", "p50 ms", "p95 ms"]
     rows = []
-    for name, group in metrics.items():
+    for name, group in summary.items():
         for i, (system, m) in enumerate(group["retrieval"].items()):
             rows.append(
                 [
@@ -217,17 +219,17 @@ def retrieval_rows(metrics: dict[str, Any], ks: list[int]) -> tuple[list[str], R
     return header, rows
 
 
-def answer_rows(metrics: dict[str, Any]) -> tuple[list[str], Rows]:
+def answer_rows(summary: dict[str, Any]) -> tuple[list[str], Rows]:
     """One row per file: answer quality, citations, refusals, end-to-end latency (+ LLM verification)."""
     header = [
         "set", "n", "EM", "F1", "contains", "cite prec", "refused answerable",
         "refuse impossible P/R (n)", "refuse absent P/R (n)", "p50 ms", "p95 ms",
     ]  # fmt: skip
-    llm = any("verified_support" in group["answers"] for group in metrics.values())
+    llm = any("verified_support" in group["answers"] for group in summary.values())
     if llm:
         header += ["verified support", "unsupported removed", "fallbacks"]
     rows = []
-    for name, group in metrics.items():
+    for name, group in summary.items():
         a = group["answers"]
         imp, absent = a["refusal_impossible"], a["refusal_absent"]
         rows.append(

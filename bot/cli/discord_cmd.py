@@ -6,8 +6,8 @@ import logging
 from pathlib import Path
 
 import click
-from pydantic import ValidationError
 
+from bot.cli.common import Context, data_dir_option, err, pass_context, progress_bars
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -18,20 +18,9 @@ TOKEN_HELP = (
 )
 
 
-def load_settings() -> Settings:
-    """Settings from the environment and `.env`; a bad value is reported by its variable name, not echoed."""
-    try:
-        return Settings()
-    except ValidationError as e:
-        problems = "; ".join(
-            f"KABAR_{'_'.join(str(p) for p in err['loc'][:1]).upper()}: {err['msg']}" for err in e.errors()
-        )
-        raise click.ClickException(f"invalid settings: {problems}") from None
-
-
 def require_token(settings: Settings) -> str:
     """The bot token, or a ClickException saying what to set (the token itself is never shown)."""
-    token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
+    token = settings.discord.token.get_secret_value().strip() if settings.discord.token else ""
     if not token:
         raise click.ClickException(f"no Discord bot token: {TOKEN_HELP}.")
     if token.count(".") != 2 or any(c.isspace() for c in token):
@@ -59,8 +48,8 @@ def check_report(kabar, settings: Settings) -> list[str]:
             f"Index: empty ({stats['data_dir']}); every answer will be a refusal until `kabar index`, "
             "/reindex or /add_article adds articles."
         )
-    folders = [str(p) for p in settings.corpus]
-    missing = [str(p) for p in settings.corpus if not p.exists()]
+    folders = [str(p) for p in settings.index.corpus]
+    missing = [str(p) for p in settings.index.corpus if not p.exists()]
     lines.append(
         f"Corpus folders for /reindex and /add_article: {', '.join(folders) or 'none'}"
         + (f" (missing: {', '.join(missing)})." if missing else ".")
@@ -88,21 +77,16 @@ def check_report(kabar, settings: Settings) -> list[str]:
 @click.option(
     "--check", is_flag=True, help="Validate the settings and open the index, then exit without connecting."
 )
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Index location (default: $KABAR_HOME or the XDG data dir).",
-)
-def discord_cmd(check: bool, data_dir: Path | None) -> None:
+@data_dir_option
+@pass_context
+def discord_cmd(ctx: Context, check: bool, data_dir: Path | None) -> None:
     """Run Kabar as a Discord bot (token from KABAR_DISCORD_TOKEN; see docs/discord.md)."""
     import discord
 
     from bot.app import build
-    from bot.cli import err, progress_bars  # imported here: bot.cli imports this module
     from bot.discordbot.client import build_bot
 
-    settings = load_settings()
+    settings = ctx.settings
     token = require_token(settings)
     with progress_bars(err.is_terminal) as progress:  # the first run rebuilds the bundled model
         kabar = build(settings, data_dir, progress=progress)

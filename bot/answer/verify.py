@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bot.extractive import _COMMON_CAPS, _fold
+from bot.answer.evidence import COMMON_CAPS, claim_numbers, coverage, numbers_of, passage_sentences
 from index.embed import Embedder
 from index.keyword import tokenize
 from index.lang import detect_language
@@ -21,8 +21,6 @@ MARKER = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
 _MARKERS_AFTER_STOP = re.compile(r"([.!?…]+)((?:\s*\[\d{1,3}\])+)")
 # A stream ending in a marker that may not be complete yet: "[", "[1", "[1, 2".
 _PARTIAL_MARKER = re.compile(r"\[(?:\d{1,3}(?:\s*[,;]\s*)?){0,8}$")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_THOUSANDS = re.compile(r"\d{1,3}(?:[.,]\d{3})+")
 _NAME = re.compile(r"\b[A-Z][\w'-]*")
 # Months and days: a date is checked through its numbers ("21 Oktober" against "21/10/2024").
 _DATE_WORDS = (
@@ -157,24 +155,6 @@ def parse_claims(reply: str, n_passages: int) -> list[Claim]:
     return claims
 
 
-def numbers_of(text: str) -> set[str]:
-    """Numbers with thousands separators removed and decimal commas as points ('1.500' -> '1500')."""
-    out = claim_numbers(text)
-    for m in _NUMBER.findall(text):
-        out.update(re.findall(r"\d+", m))  # "2,5" also offers "2" and "5"; a claim needs its whole numbers
-    return out
-
-
-def claim_numbers(text: str) -> set[str]:
-    """The numbers a claim states (as numbers_of normalises them, whole ones only)."""
-    out = set()
-    for m in _NUMBER.findall(text):
-        if _THOUSANDS.fullmatch(m):
-            m = re.sub(r"[.,]", "", m)
-        out.add(m.replace(",", "."))
-    return out
-
-
 def claim_names(text: str) -> set[str]:
     """Capitalised words other than the first, minus function words and generic title words."""
     words = _NAME.findall(text)
@@ -184,18 +164,9 @@ def claim_names(text: str) -> set[str]:
         if first and w == first.group(1) and text.count(w) == 1:
             continue  # sentence-initial capital says nothing
         low = w.lower()
-        if low not in _STOP_CAPS and low not in _COMMON_CAPS and len(low) > 1:
+        if low not in _STOP_CAPS and low not in COMMON_CAPS and len(low) > 1:
             names.add(low)
     return names
-
-
-def names_found(names: set[str], text: str) -> float:
-    """Share of `names` in `text`, spelling-tolerant as the extractive scorer matches them."""
-    if not names:
-        return 1.0
-    words = set(re.findall(r"[\w'-]+", text.lower()))
-    keys = {_fold(w) for w in words}
-    return sum(n in words or (len(n) >= 4 and _fold(n) in keys) for n in names) / len(names)
 
 
 def negated(text: str) -> bool:
@@ -211,15 +182,6 @@ def clauses(text: str) -> list[str]:
 def claim_parts(text: str) -> list[str]:
     """A claim cut only where it turns (semicolons, contrastive conjunctions): commas keep one statement."""
     return [c.strip() for c in _PART_BREAK.split(text) if c.strip()] or [text]
-
-
-def passage_sentences(ps: Passage) -> list[tuple[int, int]]:
-    """(start, end) offsets of the passage's sentences in its text."""
-    spans = ps.meta.get("sentences")
-    if spans:
-        base = spans[0][2]
-        return [(start - base, end - base) for _, _, start, end in spans]
-    return [(s.start, s.end) for s in split_sentences(ps.text)]
 
 
 def _with_pairs(spans: list[tuple[int, int]]) -> list[tuple[int, int, bool]]:
@@ -273,7 +235,7 @@ class Verifier:
                     continue
                 same_language = detect_language(ps.text) == language
                 need = p.name_coverage if same_language else p.cross_language_name_coverage
-                if names_found(names, context) < need:
+                if coverage(names, context) < need:
                     continue
                 cos = sent_vecs[n] @ claim_vecs[id(claim)]
                 best: Evidence | None = None

@@ -1,0 +1,106 @@
+"""What the answer side hands the front ends: Answer, Citation, Turn, and why an LLM answer failed."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+import prompts
+from index.types import Passage
+
+
+@dataclass
+class Citation:
+    """One numbered source of an answer; `quote` is the exact supporting article text."""
+
+    n: int
+    article_id: str
+    title: str | None
+    source: str | None
+    date: str | None
+    path: str | None
+    quote: str
+    score: float
+    publisher: str | None = None
+    url: str | None = None
+    chunk_id: str | None = None
+
+    @classmethod
+    def of(cls, n: int, passage: Passage, start: int, end: int, score: float) -> Citation:
+        """Citation number `n` quoting `passage.text[start:end]`: the one place a citation is built."""
+        meta = passage.meta
+        return cls(
+            n=n,
+            article_id=passage.article_id,
+            title=meta.get("title"),
+            source=meta.get("source"),
+            date=meta.get("date"),
+            path=meta.get("path"),
+            quote=passage.text[start:end],
+            score=round(score, 4),
+            publisher=meta.get("publisher"),
+            url=meta.get("url"),
+            chunk_id=passage.chunk_id,
+        )
+
+
+@dataclass
+class Answer:
+    """What every front end renders: text with [n] markers, its citations, and whether it refused."""
+
+    question: str
+    answer: str
+    refused: bool
+    citations: list[Citation] = field(default_factory=list)
+    language: str = "id"
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    mode: str = "extractive"
+    standalone_question: str | None = None  # the question after follow-up resolution
+    support: float | None = None  # support score of the best sentence (refusal compares it to a threshold)
+    notice: str | None = None  # e.g. why an LLM answer fell back to the extractive one
+    checked_sentences: int = 0  # LLM mode: answer sentences whose citations were verified
+    dropped_sentences: int = 0  # LLM mode: of those, removed for lacking a supporting citation
+    retrieved: list[str] = field(default_factory=list)  # chunk ids the answer was drawn from, best first
+
+    @classmethod
+    def refusal(cls, question: str, language: str, mode: str = "extractive") -> Answer:
+        """The fixed "not in the articles" answer, in the question's language."""
+        return cls(question, prompts.load("refusal", language).render(), True, [], language, mode=mode)
+
+    def to_json(self) -> dict[str, Any]:
+        """The `--json` contract."""
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "refused": self.refused,
+            "citations": [asdict(c) for c in self.citations],
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+            "language": self.language,
+            "mode": self.mode,
+            "standalone_question": self.standalone_question,
+            "support": None if self.support is None else round(self.support, 4),
+            "notice": self.notice,
+            "checked_sentences": self.checked_sentences,
+            "dropped_sentences": self.dropped_sentences,
+            "retrieved": self.retrieved,
+        }
+
+
+@dataclass
+class Turn:
+    """One exchange of a conversation."""
+
+    question: str
+    answer: Answer
+
+
+class Failure(Enum):
+    """Why an LLM gave no usable answer (the engine then answers extractively, with a notice)."""
+
+    TIMEOUT = "timeout"
+    UNREACHABLE = "unreachable"
+    HTTP_ERROR = "http error"
+    MALFORMED = "malformed reply"
+    EMPTY = "empty reply"
+    NO_CITATIONS = "no citations"

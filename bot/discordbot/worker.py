@@ -1,0 +1,198 @@
+"""The bot's worker: the engine and the Indexer run in threads, off the event loop, sharing one model."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bot.answer.types import Answer, Turn
+from bot.app import Kabar
+from bot.discordbot.uploads import UploadRejected, safe_filename, write_atomically
+from index.errors import IndexLockedError, KabarError
+from index.indexer import ArticleStatus, Indexer
+from index.ingest import IndexReport, Progress
+
+
+class IndexBusy(KabarError):
+    """Another writer holds the index's writer lock."""
+
+
+class ModelGate:
+    """One user of the embedding model at a time, and a waiting question goes before the indexer's next call.
+
+    So a question waits for at most one embedding call of a running re-index, never for the whole run.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._busy = False
+        self._questions_waiting = 0
+
+    @contextmanager
+    def question(self) -> Iterator[None]:
+        """Hold the model for answering one question."""
+        with self._cond:
+            self._questions_waiting += 1
+            while self._busy:
+                self._cond.wait()
+            self._questions_waiting -= 1
+            self._busy = True
+        try:
+            yield
+        finally:
+            self._release()
+
+    @contextmanager
+    def indexing(self) -> Iterator[None]:
+        """Hold the model for one call of the indexer, after any waiting question."""
+        with self._cond:
+            while self._busy or self._questions_waiting:
+                self._cond.wait()
+            self._busy = True
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        with self._cond:
+            self._busy = False
+            self._cond.notify_all()
+
+
+class _GatedEmbedder:
+    """The shared embedder as the indexer sees it: every call passes the model gate."""
+
+    def __init__(self, inner: Any, gate: ModelGate):
+        self._inner = inner
+        self._gate = gate
+        self.name = inner.name
+        self.dim = inner.dim
+        self.max_tokens = inner.max_tokens
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        with self._gate.indexing():
+            return self._inner.embed_queries(texts)
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        with self._gate.indexing():
+            return self._inner.embed_passages(texts)
+
+    def count_tokens(self, text: str) -> int:
+        with self._gate.indexing():
+            return self._inner.count_tokens(text)
+
+
+@dataclass
+class AddResult:
+    """What /add_article stored and indexed."""
+
+    articles: list[ArticleStatus]
+    stored_as: str | None  # file name in the corpus folder; None when nothing new was kept
+    seconds: float
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+class Worker:
+    """Runs the synchronous, CPU-bound engine and indexer in threads so the event loop keeps serving.
+
+    The embedding model is shared: the gate lets a question in between two embedding calls of a long
+    re-index (answers keep flowing) without two threads driving the model (and its tokenizer) at once.
+    The Indexer writes through its own Store connection under the data directory's writer lock.
+    """
+
+    def __init__(self, kabar: Kabar):
+        self.kabar = kabar
+        self.gate = ModelGate()
+        self._indexer: Indexer | None = None
+
+    @property
+    def indexer(self) -> Indexer:
+        """The index's Indexer, embedding through the model gate."""
+        if self._indexer is None:
+            self._indexer = self.kabar.indexer(_GatedEmbedder(self.kabar.embedder, self.gate))
+        return self._indexer
+
+    async def answer(self, question: str, history: Sequence[Turn] = ()) -> Answer:
+        """The engine's answer, computed in a worker thread."""
+        return await asyncio.to_thread(self._answer, question, list(history))
+
+    def _answer(self, question: str, history: list[Turn]) -> Answer:
+        with self.gate.question():
+            return self.kabar.engine.answer(question, history)
+
+    async def stats(self) -> dict[str, Any]:
+        """The index's stats, read on their own connection."""
+        return await asyncio.to_thread(self.indexer.stats)
+
+    async def reindex(
+        self, paths: list[Path], *, prune: bool, progress: Progress | None = None
+    ) -> tuple[IndexReport, dict]:
+        """Index `paths` (the corpus folders) under the writer lock; (report, stats after)."""
+        return await asyncio.to_thread(self.reindex_now, paths, prune, progress)
+
+    def reindex_now(
+        self, paths: list[Path], prune: bool, progress: Progress | None = None
+    ) -> tuple[IndexReport, dict]:
+        """`reindex`, in the calling thread (the corpus watcher's)."""
+        with self._writer() as w:
+            return w.sync(paths, prune=prune, progress=progress), w.stats()
+
+    async def add_file(self, folder: Path, filename: str, data: bytes) -> AddResult:
+        """Store an uploaded article file in `folder` under a safe unique name and index it."""
+        return await asyncio.to_thread(self._add_file, folder, filename, data)
+
+    def _add_file(self, folder: Path, filename: str, data: bytes) -> AddResult:
+        t0 = time.perf_counter()
+        with self._writer() as w:  # held from placing the file to indexing it: no run sees it half-done
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / safe_filename(filename, data)
+            existed = path.exists()  # the same bytes under the same name: already in the corpus
+            if not existed:
+                write_atomically(path, data)
+            report, added = w.add(path)
+            if not added:
+                if not existed:
+                    path.unlink(missing_ok=True)
+                reasons = "; ".join(r for _, r in report.skipped) or "no article text found"
+                raise UploadRejected(f"`{filename}` holds no usable article: {reasons}")
+            keep = existed or any(a.status != "unchanged" for a in added)
+            if not keep:
+                path.unlink(missing_ok=True)  # a copy of indexed articles would only load as duplicates
+            return AddResult(added, path.name if keep else None, time.perf_counter() - t0, report.skipped)
+
+    @contextmanager
+    def _writer(self) -> Iterator[Any]:
+        try:
+            with self.indexer.writer() as w:
+                yield w
+        except IndexLockedError as e:
+            raise IndexBusy(str(e)) from None
+
+
+class ProgressBoard:
+    """The latest progress(phase, done, total) of an index run: written by its thread, read by the loop."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state: tuple[str | None, int, int] = (None, 0, 0)
+        self._version = 0
+
+    def update(self, phase: str, done: int, total: int) -> None:
+        """The indexer's progress callback."""
+        with self._lock:
+            self._state = (phase, done, total)
+            self._version += 1
+
+    def snapshot(self) -> tuple[int, tuple[str | None, int, int]]:
+        """(how many updates so far, the latest state)."""
+        with self._lock:
+            return self._version, self._state

@@ -1,0 +1,1 @@
+"""`kabar eval`: question sets (datasets), asking them (run), scoring the answers (metrics)."""

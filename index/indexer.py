@@ -1,0 +1,160 @@
+"""The one way to change an index: sync a corpus, add a file, remove articles, rebuild, read stats.
+
+Every change holds the data dir's writer lock and opens the store with the index's identity (model,
+dimension, chunking), so a second writer gets a clear error and a changed setting is never mixed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from index.embed import Embedder
+from index.errors import KabarError
+from index.ingest import IndexReport, Progress, index_paths, remove_paths
+from index.layout import DataDir, writer_lock
+from index.load import load_articles
+from index.store import Store
+from index.types import ChunkParams
+
+
+@dataclass
+class ArticleStatus:
+    """One article of an added file and what indexing did with it."""
+
+    article_id: str
+    title: str | None
+    chunks: int
+    status: str  # "added", "updated" or "unchanged"
+
+
+class IndexWriter:
+    """The open index while the writer lock is held: what `Indexer.writer()` yields."""
+
+    def __init__(self, store: Store, embedder: Embedder | None, chunking: ChunkParams, batch_chunks: int):
+        self.store = store
+        self._embedder = embedder
+        self._chunking = chunking
+        self._batch_chunks = batch_chunks
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder new chunks are embedded with."""
+        if self._embedder is None:
+            raise KabarError("this Indexer was made without an embedder: it can remove and read, not index")
+        return self._embedder
+
+    def sync(
+        self, paths: Sequence[Path], *, prune: bool = False, progress: Progress | None = None
+    ) -> IndexReport:
+        """Bring the index in line with the articles under `paths` (see `index_paths`)."""
+        return index_paths(
+            paths,
+            self.store,
+            self.embedder,
+            chunking=self._chunking,
+            prune=prune,
+            progress=progress,
+            batch_chunks=self._batch_chunks,
+        )
+
+    def add(self, path: Path) -> tuple[IndexReport, list[ArticleStatus]]:
+        """Index one file; what happened to each article it holds (empty when it holds none)."""
+        skipped: list[tuple[str, str]] = []
+        articles = list(load_articles([path], on_skip=lambda p, r: skipped.append((p, r))))
+        if not articles:
+            report = IndexReport(skipped=skipped)
+            return report, []
+        before = self.store.article_hashes()
+        report = self.sync([path])
+        report.skipped = skipped + report.skipped
+        counts = self.store.chunk_counts([a.article_id for a in articles])
+        statuses = []
+        for a in articles:
+            old = before.get(a.article_id)
+            status = "added" if old is None else "unchanged" if old == a.content_hash else "updated"
+            statuses.append(ArticleStatus(a.article_id, a.title, counts.get(a.article_id, 0), status))
+        return report, statuses
+
+    def remove(self, targets: Sequence[str]) -> list[str]:
+        """Remove the articles named by ids or paths from every store; their ids."""
+        return remove_paths(targets, self.store)
+
+    def stats(self) -> dict[str, Any]:
+        """Counts and provenance of the index."""
+        return self.store.stats()
+
+
+class Indexer:
+    """Owns one data dir: every write goes through `writer()`, which holds the lock."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        embedder: Embedder | None = None,
+        chunking: ChunkParams | None = None,
+        *,
+        batch_chunks: int = 256,
+    ):
+        self.layout = DataDir(data_dir)
+        self.embedder = embedder
+        self.chunking = chunking or ChunkParams()
+        self.batch_chunks = batch_chunks
+
+    @property
+    def data_dir(self) -> Path:
+        """The data directory."""
+        return self.layout.root
+
+    def exists(self) -> bool:
+        """Whether anything was ever indexed here."""
+        return self.layout.exists()
+
+    @contextmanager
+    def writer(self, *, rebuild: bool = False) -> Iterator[IndexWriter]:
+        """The index, opened for writing under the writer lock; `rebuild` wipes it first."""
+        with writer_lock(self.data_dir):
+            if rebuild:
+                self.layout.wipe()
+            e = self.embedder
+            store = Store(self.data_dir, e.name if e else None, e.dim if e else 0, chunking=self.chunking)
+            try:
+                yield IndexWriter(store, e, self.chunking, self.batch_chunks)
+            finally:
+                store.close()
+
+    def sync(
+        self,
+        paths: Sequence[Path],
+        *,
+        prune: bool = False,
+        rebuild: bool = False,
+        progress: Progress | None = None,
+    ) -> tuple[IndexReport, dict[str, Any]]:
+        """One locked indexing run over `paths`; (what it did, stats after)."""
+        with self.writer(rebuild=rebuild) as w:
+            return w.sync(paths, prune=prune, progress=progress), w.stats()
+
+    def remove(self, targets: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
+        """Remove articles by id or path; (their ids, stats after)."""
+        with self.writer() as w:
+            return w.remove(targets), w.stats()
+
+    def stats(self, configured_model: str | None = None) -> dict[str, Any]:
+        """Counts and provenance; an index never written reads as empty (nothing is created)."""
+        if not self.exists():
+            return {
+                "articles": 0,
+                "chunks": 0,
+                "embed_model": self.embedder.name if self.embedder else configured_model,
+                "data_dir": str(self.data_dir),
+                "last_indexed": None,
+            }
+        store = Store(self.data_dir)
+        try:
+            return store.stats()
+        finally:
+            store.close()
