@@ -25,7 +25,7 @@ from index.keyword import KeywordIndex
 from index.layout import DataDir
 from index.load import Unchanged, corpus_files, load_file
 from index.store import Store
-from index.types import Article, Chunk, ChunkParams, content_hash
+from index.types import Article, Chunk, ChunkParams, ChunkVectors, content_hash
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ class IndexReport:
     moved: int = 0
     chunks_embedded: int = 0
     chunks_reused: int = 0
+    sentences_embedded: int = 0  # sentence vectors stored with their chunks (each distinct text once)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     embed_seconds: float = 0.0
@@ -264,7 +265,8 @@ def _split(w: _Work, batch_chunks: int) -> Iterator[_Work]:
 
 
 def _write_batch(batch: list[_Work], store: Store, embedder: Embedder, report: IndexReport) -> int:
-    """Embed what no stored vector covers, then write the batch as one registry transaction."""
+    """Embed what no stored vector covers (chunks and their sentences, in one call), then write the batch
+    as one registry transaction."""
     chunks = [c for w in batch for cs in w.chunks for c in cs]
     hashes = [content_hash(c.embed_text) for c in chunks]
     known = store.reusable_vectors(sorted(set(hashes)))
@@ -272,21 +274,56 @@ def _write_batch(batch: list[_Work], store: Store, embedder: Embedder, report: I
     for c, h in zip(chunks, hashes, strict=True):
         if h not in known:
             todo.setdefault(h, c.embed_text)
+    reuse = _stored_sentences(batch, store, [(c, known.get(h)) for c, h in zip(chunks, hashes, strict=True)])
+    sentence_texts = list(dict.fromkeys(s.text for c in chunks for s in c.sentences if s.text not in reuse))
     t = time.perf_counter()
     texts = list(todo.values())
-    fresh = embedder.embed_passages(texts) if texts else np.zeros((0, embedder.dim), np.float32)
+    fresh = embedder.embed_passages(texts + sentence_texts) if texts or sentence_texts else None
     report.embed_seconds += time.perf_counter() - t
     report.chunks_embedded += len(texts)
     report.chunks_reused += len(chunks) - len(texts)
-    known.update(zip(todo, fresh, strict=True))
+    report.sentences_embedded += len(sentence_texts)
+    vectors = {h: v.vector for h, v in known.items()}
+    if fresh is not None:
+        vectors.update(zip(todo, fresh[: len(texts)], strict=True))
+        reuse.update(zip(sentence_texts, fresh[len(texts) :], strict=True))
     items = []
     origins: dict[str, str] = {}
     row = 0
     for w in batch:
         for article, cs in zip(w.articles, w.chunks, strict=True):
-            vectors = np.stack([known[h] for h in hashes[row : row + len(cs)]]) if cs else fresh[:0]
-            items.append((article, cs, vectors))
+            rows = [vectors[h] for h in hashes[row : row + len(cs)]]
+            items.append((article, cs, np.stack(rows) if rows else np.zeros((0, embedder.dim), np.float32)))
             origins[article.article_id] = w.origin
             row += len(cs)
-    store.write(items, remove=[aid for w in batch for aid in w.remove], origins=origins)
+    store.write(
+        items,
+        remove=[aid for w in batch for aid in w.remove],
+        origins=origins,
+        sentence_vectors={c.chunk_id: np.stack([reuse[s.text] for s in c.sentences]) for c in chunks},
+    )
     return len(chunks)
+
+
+def _stored_sentences(
+    batch: list[_Work], store: Store, reused: list[tuple[Chunk, ChunkVectors | None]]
+) -> dict[str, np.ndarray]:
+    """sentence text -> its stored vector, from reused chunks and from the versions this batch replaces
+    (so a typo fix embeds the one sentence it changed)."""
+    out: dict[str, np.ndarray] = {}
+    for chunk, stored_chunk in reused:
+        if stored_chunk is not None and stored_chunk.sentences is not None:
+            if len(stored_chunk.sentences) == len(chunk.sentences):
+                out.update(zip((s.text for s in chunk.sentences), stored_chunk.sentences, strict=True))
+    replaced = [aid for w in batch for aid in w.remove] + [a.article_id for w in batch for a in w.articles]
+    old_ids = store.chunk_ids(replaced)
+    if old_ids:
+        stored = store.vectors(old_ids)
+        for ps in store.passages([(cid, 0.0) for cid in old_ids]):
+            rows = stored.get(ps.chunk_id)
+            spans = ps.meta["sentences"]
+            if rows is not None and rows.sentences is not None and len(rows.sentences) == len(spans):
+                base = spans[0][2]
+                for (_, _, start, end), vec in zip(spans, rows.sentences, strict=True):
+                    out[ps.text[start - base : end - base]] = vec
+    return out

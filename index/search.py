@@ -89,8 +89,10 @@ class Searcher:
         kw_of = dict(keyword)
         vectors = self.store.vectors([ps.chunk_id for ps in passages])
         for ps in passages:
-            ps.vector = vectors.get(ps.chunk_id)
-            ps.dense = float(ps.vector @ qv) if ps.vector is not None else None
+            stored = vectors.get(ps.chunk_id)
+            if stored is not None:
+                ps.vector, ps.sentence_vectors = stored.vector, stored.sentences
+                ps.dense = float(ps.vector @ qv)
             ps.keyword = kw_of.get(ps.chunk_id)
         t4 = time.perf_counter()
         timings = {

@@ -1,4 +1,4 @@
-"""Persistent store: Chroma vectors (through llama-index) plus a SQLite registry of articles and chunks."""
+"""Persistent store: Chroma vectors (written via llama-index) and a SQLite registry of articles and chunks."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from index import sentvec
 from index.errors import IndexEmptyError, IndexIdentityError, ModelMismatchError
 from index.layout import DataDir
-from index.types import Article, Chunk, ChunkParams, Passage, content_hash
+from index.types import Article, Chunk, ChunkParams, ChunkVectors, Passage, content_hash
 
 log = logging.getLogger(__name__)
 
@@ -192,40 +193,39 @@ class Store:
         self._client = self._collection = self._vector_store = None
 
     def dense_search(self, query_vec: np.ndarray, k: int) -> list[tuple[str, float]]:
-        """Top-k (chunk_id, cosine similarity) by the vector store."""
-        from llama_index.core.vector_stores.types import VectorStoreQuery
-
+        """Top-k (chunk_id, cosine similarity), straight from the collection (no llama-index on reads)."""
         count = self.collection.count()
         if count == 0 or k <= 0:
             return []
-        q = VectorStoreQuery(query_embedding=query_vec.tolist(), similarity_top_k=min(k, count))
-        res = self.vector_store.query(q)
-        # llama-index reports exp(-distance); Chroma's cosine distance is 1 - cos.
-        return [
-            (chunk_of(i), 1.0 + float(np.log(s)))
-            for i, s in zip(res.ids or [], res.similarities or [], strict=True)
-        ]
+        res = self.collection.query(
+            query_embeddings=[query_vec.tolist()], n_results=min(k, count), include=["distances"]
+        )
+        ids, distances = res["ids"][0], res["distances"][0]
+        return [(chunk_of(i), 1.0 - float(d)) for i, d in zip(ids, distances, strict=True)]  # 1 - cos
 
-    def vectors(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
-        """Stored vectors of some chunks (so answers never re-embed what was indexed)."""
+    def vectors(self, chunk_ids: Sequence[str]) -> dict[str, ChunkVectors]:
+        """Stored vectors of some chunks and of their sentences (answers never re-embed what was indexed)."""
         rows = self._select("SELECT vector_id FROM chunks WHERE chunk_id IN ({})", list(chunk_ids))
         return {chunk_of(v): vec for v, vec in self._fetch_vectors([r[0] for r in rows]).items()}
 
-    def reusable_vectors(self, text_hashes: Sequence[str]) -> dict[str, np.ndarray]:
-        """text hash -> a stored vector of a chunk with exactly that embed text (reused, not re-embedded)."""
+    def reusable_vectors(self, text_hashes: Sequence[str]) -> dict[str, ChunkVectors]:
+        """text hash -> the stored vectors of a chunk with that very embed text (reused, not re-embedded)."""
         rows = self._select(
             "SELECT text_hash, vector_id FROM chunks WHERE text_hash IN ({})", list(text_hashes)
         )
         by_vector = {vid: h for h, vid in rows}
         return {by_vector[v]: vec for v, vec in self._fetch_vectors(list(by_vector)).items()}
 
-    def _fetch_vectors(self, vector_ids: list[str]) -> dict[str, np.ndarray]:
+    def _fetch_vectors(self, vector_ids: list[str]) -> dict[str, ChunkVectors]:
         if not vector_ids:
             return {}
-        got = self.collection.get(ids=vector_ids, include=["embeddings"])
-        return {
-            i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], got["embeddings"], strict=True)
-        }
+        got = self.collection.get(ids=vector_ids, include=["embeddings", "metadatas"])
+        out = {}
+        for i, v, meta in zip(got["ids"], got["embeddings"], got["metadatas"], strict=True):
+            packed = (meta or {}).get(sentvec.KEY)
+            sentences = sentvec.unpack(packed, len(v)) if isinstance(packed, str) else None
+            out[i] = ChunkVectors(np.asarray(v, dtype=np.float32), sentences)
+        return out
 
     def _select(self, sql: str, values: list[str]) -> list[tuple]:
         rows: list[tuple] = []
@@ -244,18 +244,21 @@ class Store:
         items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]],
         remove: Sequence[str] = (),
         origins: dict[str, str] | None = None,
+        sentence_vectors: dict[str, np.ndarray] | None = None,
     ) -> int:
         """Store articles (replacing earlier versions) and remove others, as one registry transaction.
 
-        `origins` maps article ids to the source file they were read from (default: `article.path`).
+        `origins` maps article ids to the source file they were read from (default: `article.path`);
+        `sentence_vectors` maps chunk ids to their sentences' vectors, kept on the chunk's record.
         Returns the number of chunks removed or replaced.
         """
         from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
         origins = origins or {}
+        sentence_vectors = sentence_vectors or {}
         replaced = sorted({a.article_id for a, _, _ in items} | set(remove))
         old = {r[0] for r in self._select("SELECT vector_id FROM chunks WHERE article_id IN ({})", replaced)}
-        rows, nodes = [], []
+        rows, nodes, packed = [], [], []
         for article, chunks, vectors in items:
             for i, c in enumerate(chunks):
                 text_hash = content_hash(c.embed_text)
@@ -263,6 +266,8 @@ class Store:
                 rows.append((c.chunk_id, article.article_id, c.chunk_no, c.text, text_hash, _spans(c), vid))
                 if vid in old:
                     continue  # the same chunk with the same text is stored already
+                if c.chunk_id in sentence_vectors:
+                    packed.append((vid, sentvec.pack(sentence_vectors[c.chunk_id])))
                 nodes.append(
                     TextNode(
                         id_=vid,
@@ -281,6 +286,10 @@ class Store:
                 some = nodes[i : i + _VECTOR_BATCH]
                 self.vector_store.delete_nodes(node_ids=[n.node_id for n in some])
                 self.vector_store.add(some)
+            # Attached after llama-index's add, which would also copy them into each node's JSON.
+            for i in range(0, len(packed), _VECTOR_BATCH):
+                ids, values = zip(*packed[i : i + _VECTOR_BATCH], strict=True)
+                self.collection.update(ids=list(ids), metadatas=[{sentvec.KEY: p} for p in values])
         with self.db:
             if self.meta("embed_model") is None:
                 self.set_meta("embed_model", self.embed_model)

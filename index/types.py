@@ -89,6 +89,14 @@ class Chunk:
 
 
 @dataclass
+class ChunkVectors:
+    """A chunk's stored vector and, when stored, its sentences' vectors (rows in sentence order)."""
+
+    vector: Any
+    sentences: Any = None
+
+
+@dataclass
 class Passage:
     """A retrieved chunk with its article's metadata and retrieval scores."""
 
@@ -100,6 +108,7 @@ class Passage:
     dense: float | None = None  # cosine similarity to the query, when known
     keyword: float | None = None  # BM25 score, when known
     vector: Any = None  # the chunk's stored embedding (numpy array), when fetched
+    sentence_vectors: Any = None  # its sentences' stored embeddings (rows in `meta["sentences"]` order)
 
     @property
     def title(self) -> str | None:

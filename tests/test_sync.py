@@ -59,9 +59,10 @@ def test_typo_fix_reembeds_only_the_chunks_holding_it(tmp_path: Path, store: Sto
     fake_embedder.calls.clear()
     report = index_paths([corpus], store, fake_embedder)
     assert (report.added, report.updated, report.unchanged, report.removed) == (0, 1, 2, 0)
-    texts = embedded(fake_embedder)
-    assert 1 <= len(texts) <= 2 and all(word + "x" in t for t in texts)
-    assert report.chunks_embedded == len(texts)
+    texts = embedded(fake_embedder)  # one call: the changed chunks, then the changed sentences
+    chunks, sentences = texts[: report.chunks_embedded], texts[report.chunks_embedded :]
+    assert 1 <= len(chunks) <= 2 and all(word + "x" in t for t in chunks)
+    assert len(sentences) == report.sentences_embedded == 1 and word + "x" in sentences[0]
     snap = snapshot(store)
     assert len(snap["articles"]) == 3 and len(old_ids - {a for a, _, _ in snap["articles"]}) == 1
     assert_consistent(snap)
@@ -150,7 +151,8 @@ def test_edit_add_delete_together_match_a_clean_build(tmp_path: Path, store: Sto
     report = index_paths([corpus], store, fake_embedder, prune=True)
     assert (report.added, report.updated, report.unchanged, report.removed) == (1, 1, 4, 1)
     assert any("duplicate of" in reason for _, reason in report.skipped)
-    assert report.chunks_embedded == len(embedded(fake_embedder)) == 4 + 4  # new title: all 4 chunks
+    assert report.chunks_embedded == 4 + 4  # new title: all 4 chunks
+    assert len(embedded(fake_embedder)) == report.chunks_embedded + report.sentences_embedded
     snap = snapshot(store)
     assert_consistent(snap)
     assert snap == clean_build(corpus, tmp_path, fake_embedder)
@@ -178,7 +180,8 @@ def test_jsonl_records_sync_one_by_one(tmp_path: Path, store: Store, fake_embedd
     fake_embedder.calls.clear()
     report = index_paths([corpus], store, fake_embedder)
     assert (report.added, report.unchanged) == (1, 3)
-    assert all("Rekaman 3" in t for t in embedded(fake_embedder))
+    chunks = embedded(fake_embedder)[: report.chunks_embedded]
+    assert chunks and all("Rekaman 3" in t for t in chunks)
     # edit one record, drop another: replaced and removed in place, no --prune needed
     lines = feed.read_text(encoding="utf-8").splitlines(keepends=True)
     lines[0] = jsonl_record(0, article_text(0, paragraphs=2).replace("Pejabat", "Petugas", 1))

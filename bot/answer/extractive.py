@@ -133,8 +133,8 @@ class SentenceScorer:
     ) -> list[Support]:
         """Distinct sentences of the top `sentence_passages` passages, best supported first.
 
-        Only the best passages are split into sentences: embedding every sentence of every retrieved
-        passage would cost more than the whole retrieval.
+        Only the best passages are split into sentences. Their vectors come with the passages (stored at
+        index time); only an index built without them has its sentences embedded here.
         """
         w = self.weights
         qtokens = set(tokenize(question))
@@ -143,17 +143,24 @@ class SentenceScorer:
         english = float(detect_language(question) == "en")
         seen: set[tuple[str, int]] = set()
         cands: list[Support] = []
+        stored: list[np.ndarray | None] = []  # each candidate's vector as indexed, when it was
         for rank, ps in enumerate(passages[:sentence_passages]):
             base = ps.meta["sentences"][0][2]
-            for para, idx, start, end in ps.meta["sentences"]:
+            rows = ps.sentence_vectors
+            if rows is not None and len(rows) != len(ps.meta["sentences"]):
+                rows = None  # not this chunk's sentences: embed them instead
+            for row, (para, idx, start, end) in enumerate(ps.meta["sentences"]):
                 key = (ps.article_id, idx)
                 if key in seen:  # overlapping chunks repeat sentences
                     continue
                 seen.add(key)
                 cands.append(Support(ps, rank, start - base, end - base, idx, 0.0, para))
+                stored.append(rows[row] if rows is not None else None)
         if not cands:
             return []
-        sent_vecs = self.vectors([c.text for c in cands])
+        missing = [c.text for c, v in zip(cands, stored, strict=True) if v is None]
+        embedded = iter(self.vectors(missing)) if missing else iter(())
+        sent_vecs = np.stack([v if v is not None else next(embedded) for v in stored])
         dense = sent_vecs @ query_vector
         passage_cos = [
             c.passage.dense
