@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from qa_data import DATA, half, ntrex_questions, read_jsonl  # noqa: E402
 
 from bot.answer.extractive import FEATURES, SupportWeights  # noqa: E402
-from bot.app import build  # noqa: E402
+from bot.app import build, embedder_for  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from index.clean import sanitize_id  # noqa: E402
 from index.ingest import index_paths  # noqa: E402
@@ -52,9 +52,10 @@ def main() -> None:
                 continue
             seen.add(q["passage_id"])
             fh.write(json.dumps({"doc_id": q["passage_id"], "text": q["passage"]}, ensure_ascii=False) + "\n")
-    kabar = build(Settings.load(None, home=work / "data"))
+    settings = Settings.load(None, home=work / "data")
+    kabar = build(settings)
     t = time.time()
-    report = index_paths([corpus, Path("seeds")], kabar.store, kabar.embedder)
+    report = index_paths([corpus, Path("seeds")], kabar.store, embedder_for(settings))
     print(f"indexed {report.added} passages in {time.time() - t:.0f}s", file=sys.stderr)
     rows = []
     for i, q in enumerate(qs):

@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from qa_data import DATA, read_jsonl  # noqa: E402
 
-from bot.app import build  # noqa: E402
+from bot.app import build, embedder_for  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from index.chunk import chunk_article  # noqa: E402
 from index.ingest import index_paths  # noqa: E402
@@ -76,7 +76,7 @@ def throughput(kabar, settings: Settings, corpus: Path, articles: int, slices: i
     from index.types import ChunkParams
 
     records = [r for _, r in zip(range(articles), read_jsonl(corpus), strict=False)]
-    emb = kabar.embedder
+    emb = embedder_for(settings)
     pipe_s = raw_s = 0.0
     chunks = tokens = 0
     for i in range(slices):
@@ -158,12 +158,12 @@ def main() -> None:
         print(json.dumps(result, indent=2))
         return
 
+    emb = embedder_for(settings)  # the bulk embedder `kabar index` runs
     t = time.perf_counter()
-    report = index_paths(corpus, kabar.store, kabar.embedder)
+    report = index_paths(corpus, kabar.store, emb)
     index_s = time.perf_counter() - t
 
     # the same chunk texts, for the raw library (chunking again is not timed)
-    emb = kabar.embedder
     texts = [
         c.embed_text
         for a in load_articles(corpus)

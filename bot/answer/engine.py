@@ -75,17 +75,19 @@ class Engine:
             except LLMError as e:
                 failure = e
         t1 = time.perf_counter()
-        result = self.searcher.search(standalone, top_k or self.top_k)
+        k = top_k or self.top_k
+        result = self.searcher.search(standalone, self.extractive.depth(standalone, k))
         t2 = time.perf_counter()
         answer: Answer | None = None
         if llm is not None and failure is None:
             try:
-                answer = llm.answer(question, standalone, language, result.passages, on_token)
-                answer.retrieved = [p.chunk_id for p in result.passages]
+                passages = result.passages[:k]
+                answer = llm.answer(question, standalone, language, passages, on_token)
+                answer.retrieved = [p.chunk_id for p in passages]
             except LLMError as e:
                 failure = e
         if answer is None:
-            answer = self.extractive.answer(question, standalone, language, result)
+            answer = self.extractive.answer(question, standalone, language, result, k)
         if failure is not None:
             log.warning("LLM answer failed, answering extractively: %s", failure)
             answer.notice = prompts.load("llm_notice", language).render(reason=failure.reason)

@@ -84,7 +84,7 @@ def eval_cmd(
     Indexes every gold passage plus the --corpus distractors (in a temporary data dir, or in --data-dir
     to build a large distractor index once and reuse it), then asks each question as `kabar ask` does.
     """
-    from bot.app import build
+    from bot.app import build, embedder_for, indexer_for
 
     if not qa_files and not ntrex_files:
         raise click.UsageError("give at least one --qa or --ntrex file")
@@ -108,7 +108,8 @@ def eval_cmd(
     try:
         with progress_bars(show) as progress:
             kabar = build(settings, data_dir or temp, progress=progress)
-            index_info = prepare_index(kabar, items, list(corpora), absent_share, progress)
+            bulk = indexer_for(settings, kabar.data_dir, embedder_for(settings, progress))
+            index_info = prepare_index(kabar, items, list(corpora), absent_share, progress, bulk)
         try:
             kabar.store.require_nonempty()
             llm = kabar.engine.uses_llm(use_llm)

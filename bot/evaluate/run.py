@@ -22,6 +22,7 @@ from index.search import Searcher, SearchResult
 
 if TYPE_CHECKING:
     from bot.app import Kabar
+    from index.indexer import Indexer
 
 
 class RecordingSearcher(Searcher):
@@ -160,16 +161,18 @@ def prepare_index(
     corpora: Sequence[Path],
     absent_share: float,
     progress: Callable[[str, int, int], None] | None = None,
+    indexer: Indexer | None = None,
 ) -> dict[str, Any]:
     """Index these items' gold passages plus the distractor corpora in the data dir.
 
     Incremental, so a reused `--data-dir` embeds only what changed. The gold passages of an earlier run
     that this one does not index are removed (they would be "absent" passages that are present);
     distractors of earlier runs are kept, so a big distractor index survives a run without `--corpus`.
+    `indexer` (default: the one over Kabar's own embedder) embeds them, e.g. with the bulk embedder.
     """
     records = gold_corpus(items, absent_share)
     gold = kabar.data_dir / GOLD_FILE
-    with kabar.indexer().writer() as w:
+    with (indexer or kabar.indexer()).writer() as w:
         keep = {sanitize_id(r["doc_id"]) for r in records}
         old = {sanitize_id(str(r.get("doc_id", ""))) for _, r in read_jsonl(gold)} if gold.exists() else set()
         indexed = w.store.article_hashes()

