@@ -384,14 +384,16 @@ def importtime_section(data_dir: Path, repeat: int) -> dict:
         ("kabar ask", ask),
     ]
     for label, code in children:
-        walls, parsed, last = [], None, {}
+        walls, cpus, parsed, last = [], [], None, {}
         for _ in range(repeat):
             res, wall, err = run_child(code, str(data_dir), importtime=True)
             walls.append(wall)
+            cpus.append(res["cpu_s"])
             parsed, last = parse_importtime(err), res
         out[label] = {
             "wall_s_median": round(statistics.median(walls), 3),
             "wall_s_all": [round(w, 3) for w in walls],
+            "cpu_s_median": round(statistics.median(cpus), 3),
             "rss_mb": last["rss_mb"],
             "heavy_modules": last["heavy"],
             **(parsed or {}),

