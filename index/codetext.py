@@ -28,6 +28,8 @@ _SYNTAX = re.compile(
     r"|[A-Za-z_$][\w$]*\.[A-Za-z_$][\w$]*\s*\(|['\"]\s*\+\s*[\w(]|[a-z-]+\s*:\s*[\w#.%-]+\s*;"
     r"|</?[a-z][\w-]*(\s[^<>]*)?/?>|\w+=\s*\"[^\"]*\""
 )
+_DECLARATION = re.compile(r"\b(var|let|const)\s+[A-Za-z_$][\w$]*\s*=")  # two in a line: code
+_TRAILING_JUNK = re.compile(r"[^\w.!?\"”’)]+$")
 _WORD = re.compile(r"[^\W\d_]{2,}")
 MIN_SYNTAX = 4  # fewer syntax marks than this never make a line code by density
 SYNTAX_PER_WORD = 0.35  # syntax marks per word at or above which a line is code (prose stays below 0.1)
@@ -35,7 +37,7 @@ SYNTAX_PER_WORD = 0.35  # syntax marks per word at or above which a line is code
 
 def is_code(text: str) -> bool:
     """Whether a line or sentence is program code or markup rather than prose."""
-    if _DEFINITE.search(text):
+    if _DEFINITE.search(text) or len(_DECLARATION.findall(text)) >= 2:
         return True
     marks = len(_SYNTAX.findall(text))
     if marks < MIN_SYNTAX:
@@ -49,20 +51,28 @@ def could_be_code(text: str) -> bool:
     return any(c in text for c in '{};=<>["')
 
 
-_PROSE_END = '.!?"”’)'
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
 
 
 def strip_code(line: str) -> str:
     """The line without its code: "" when it is all code, its prose sentences when code trails them.
 
-    A sentence survives next to code only when it reads as prose: three words or more, no code in it,
-    ending like a sentence. Returns the line itself when it is not code.
+    A sentence survives next to code only when it reads as prose: three words or more, no code
+    characters in it, ending like a sentence. Returns the line itself when it is not code.
     """
     if not could_be_code(line) or not is_code(line):
         return line
-    kept = [
-        s.text
-        for s in split_sentences(line)
-        if s.text.endswith(tuple(_PROSE_END)) and len(_WORD.findall(s.text)) >= 3 and not is_code(s.text)
-    ]
+    first = min((m.start() for m in (_DEFINITE.search(line), _SYNTAX.search(line)) if m), default=len(line))
+    head = _TRAILING_JUNK.sub("", line[:first])  # the prose before the first code, "//" and "<" left off
+    kept = [s.text for s in split_sentences(head) if _is_prose(s.text)]
+    kept += [s.text for s in split_sentences(line[first:]) if _is_prose(s.text)]
     return " ".join(kept)
+
+
+def _is_prose(sentence: str) -> bool:
+    return (
+        bool(_SENTENCE_END.search(sentence))
+        and len(_WORD.findall(sentence)) >= 3
+        and not any(c in sentence for c in "{};=<>[]")
+        and not is_code(sentence)
+    )

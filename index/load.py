@@ -13,6 +13,7 @@ import codecs
 import gzip
 import hashlib
 import io
+import itertools
 import json
 import logging
 import re
@@ -518,12 +519,15 @@ def _lines(path: Path) -> Iterator[safeio.Line]:
         yield from bounded_lines(f, safeio.MAX_RECORD_BYTES, bound)
 
 
+DATE_SCAN_LINES = 200_000  # the date order is read from this many lines: a file writes its dates one way
+
+
 def _file_day_first(path: Path) -> bool | None:
     """How the file writes slashed dates ("20/09/2019" vs "10/20/2025"), from a quick pass over its dates."""
     try:
         dates = [
             m.group(1).decode("utf-8", "replace")
-            for line in _lines(path)
+            for line in itertools.islice(_lines(path), DATE_SCAN_LINES)
             if line.data
             for m in _DATE_FIELD.finditer(line.data)
         ]
@@ -535,13 +539,20 @@ def _file_day_first(path: Path) -> bool | None:
 def _load_jsonl(path: Path, known: Container[str] = ()) -> Iterator[Article | LoadError | Unchanged]:
     day_first: bool | None = None
     first_new = True
-    lineno = 0
+    lineno = bad = 0
     try:
         for line in _lines(path):
+            if bad >= safeio.MAX_BAD_RECORDS:
+                yield LoadError(
+                    f"{path}:{line.lineno}",
+                    f"{bad:,} bad records in a row (MAX_BAD_RECORDS): not a corpus? Rest of file skipped",
+                )
+                return
             lineno, raw = line.lineno, line.data
             where = f"{path}:{lineno}"
             if raw is None:  # read past, never held whole
                 yield too_large(where, line.length, safeio.MAX_RECORD_BYTES, "record", "MAX_RECORD_BYTES")
+                bad += 1
                 continue
             if not raw.strip():
                 continue
@@ -555,16 +566,22 @@ def _load_jsonl(path: Path, known: Container[str] = ()) -> Iterator[Article | Lo
                 record = json.loads(raw.decode("utf-8-sig"))
             except UnicodeDecodeError as e:
                 yield LoadError(where, f"not UTF-8 (bad byte at column {e.start + 1})")
+                bad += 1
                 continue
             except json.JSONDecodeError as e:
                 yield LoadError(where, f"invalid JSON at column {e.colno}: {e.msg}")
+                bad += 1
                 continue
             except RecursionError:
                 yield LoadError(where, "JSON nested too deeply to be an article")
+                bad += 1
                 continue
             item = _from_record(record, str(path), where, day_first)
             if isinstance(item, Article):
                 item.raw_hash = digest
+                bad = 0
+            else:
+                bad += 1
             yield item
     except (EOFError, zlib.error, gzip.BadGzipFile) as e:
         yield LoadError(f"{path}:{lineno + 1}", f"corrupt gzip data, rest of file skipped ({e})")

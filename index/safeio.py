@@ -31,8 +31,8 @@ MAX_HTML_TAGS = 150_000
 MAX_JSON_BYTES = 64 * MiB
 # A .gz that expands past this multiple of its compressed size (plus the slack) is a decompression bomb:
 # news text compresses 3-10x, a file of zeros 1000x.
-MAX_GZIP_RATIO = 100
-GZIP_SLACK_BYTES = 64 * MiB
+MAX_GZIP_RATIO = 50
+GZIP_SLACK_BYTES = 32 * MiB
 # Control bytes (NUL and the other C0 codes but tab, newline, CR, FF, VT) above this share make a file
 # binary. Below it they are dropped and the file is read: a text file with a stray NUL (a torn write)
 # is still an article, an image or archive renamed .txt is not.
@@ -40,6 +40,10 @@ BINARY_SHARE = 0.01
 # Bytes that are not UTF-8 and not cp1252 either (0x81, 0x8D, 0x8F, 0x90, 0x9D) above this share mean the
 # file is not text in any encoding we read; below it each becomes U+FFFD and the rest of the file is kept.
 BAD_BYTE_SHARE = 0.01
+
+# A JSON Lines file whose records fail this many times in a row is not a corpus (or is a bomb of short
+# bad lines): the rest of it is skipped with one message, not a million.
+MAX_BAD_RECORDS = 1000
 
 _CONTROL = bytes([*range(0x00, 0x09), *range(0x0E, 0x20), 0x7F])
 _CP1252_UNDEFINED = frozenset(b"\x81\x8d\x8f\x90\x9d")
