@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bs4 import BeautifulSoup, PageElement, Tag
+from bs4 import BeautifulSoup, CData, NavigableString, PageElement, Tag
 
 from index import safeio
 from index.clean import clean_article, slashed_order
@@ -476,13 +476,15 @@ def _longest_article(soup: BeautifulSoup) -> Tag | None:
                     if depth == 0 and (best is None or length > best_len):
                         best, best_len = current, length
         elif depth and not end and current is not None and type(node) in _string_types(current):
-            stripped = node.strip()
+            stripped = str(node).strip()
             length += len(stripped) + 1 if stripped else 0
     return best
 
 
 def _string_types(tag: Tag) -> tuple[type, ...]:
     types = tag.interesting_string_types
+    if types is None:  # bs4: any string
+        return (NavigableString, CData)
     return tuple(types) if isinstance(types, tuple | set | frozenset) else (types,)
 
 

@@ -73,7 +73,7 @@ def bounded_lines(f: io.BufferedIOBase, limit: int, max_total: int | None = None
     `max_total` bytes read (the decompressed size of a gzip stream)."""
     lineno = 0
     while True:
-        data = f.readline(limit + 1)
+        data: bytes | None = f.readline(limit + 1)
         if not data:
             return
         lineno += 1
