@@ -136,19 +136,30 @@ def _pieces(
     def fits_at_all(a: int, b: int) -> bool:
         return count_tokens(_embed_text(context, text[a:b])) <= max_tokens
 
+    # word boundaries (piece ends), found once: a 2 MB sentence must not be rescanned for every piece
+    cuts = [i for i in range(start + 1, end) if text[i].isspace() and not text[i - 1].isspace()] + [end]
     pieces = []
+    first = 0  # cuts[first] is the first cut after `start`
     while start < end:
-        # word boundaries (piece ends) after start, then binary search for the longest piece that fits
-        cuts = [i for i in range(start + 1, end) if text[i].isspace() and not text[i - 1].isspace()] + [end]
-        lo, hi, best = 0, len(cuts) - 1, -1
-        while lo <= hi:
-            mid = (lo + hi) // 2
-            if fits(start, cuts[mid]):
-                best, lo = mid, mid + 1
-            else:
-                hi = mid - 1
+        while cuts[first] <= start:
+            first += 1
+        # gallop to a cut that does not fit, then binary search below it: the count is never taken over
+        # much more text than the piece, however long the sentence
+        lo, step = first, 1
+        while lo + step < len(cuts) and fits(start, cuts[lo + step]):
+            lo, step = lo + step, step * 2
+        hi = min(lo + step, len(cuts) - 1)
+        best = lo if fits(start, cuts[lo]) else -1
+        if best >= 0:
+            lo = best + 1
+            while lo <= hi:
+                mid = (lo + hi) // 2
+                if fits(start, cuts[mid]):
+                    best, lo = mid, mid + 1
+                else:
+                    hi = mid - 1
         # one word longer than the budget: cut it by characters
-        stop = cuts[best] if best >= 0 else _longest_prefix(start, cuts[0], fits, fits_at_all)
+        stop = cuts[best] if best >= 0 else _longest_prefix(start, cuts[first], fits, fits_at_all)
         if stop is None:
             raise ValueError(f"max_tokens={max_tokens} is too small to embed a single character")
         pieces.append((start, stop))

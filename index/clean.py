@@ -8,6 +8,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
+from index.codetext import strip_code
 from index.errors import LoadError
 from index.types import Article, content_hash
 
@@ -80,11 +81,11 @@ INLINE_FIXES: list[tuple[re.Pattern[str], str, tuple[str, ...]]] = [
     # "(,)" / "( )" emptied brackets
     (re.compile(r"\(\s*[,;]?\s*\)"), " ", (")",)),
     # " ," space before a comma
-    (re.compile(r" +(?=,)"), "", (" ,",)),
+    (re.compile(r"(?<! ) +(?=,)"), "", (" ,",)),  # run starts only: linear on long runs of spaces
     # ",,," runs
     (re.compile(r",(\s*,)+"), ",", (",,",)),
     # ",." -> "."
-    (re.compile(r"[,;]+(?=[.!?])"), "", (",.", ",!", ",?", ";.")),
+    (re.compile(r"(?<![,;])[,;]+(?=[.!?])"), "", (",.", ",!", ",?", ";.")),  # run starts only: linear
     # editor initials closing a paragraph: "... katanya. (ard)", "... pungkasnya. [rnd]"
     (re.compile(r"(?<=[.!?\"”])\s*[(\[][a-z]{2,12}(/[a-z0-9]{2,12})*[)\]]$"), "", (")", "]")),
 ]
@@ -130,7 +131,16 @@ DATE_PARAGRAPHS = 3  # a day-named date ("Senin (21/10/2024)") counts in this ma
 # a bare "21 Oktober 2024" counts only in the first paragraph: later ones are often other events' dates
 Hint = tuple[int, int, int | None]  # (day, month, year or None) of a date seen in the text
 
-_ZERO_WIDTH = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+# Removed from text: zero-width characters and the soft hyphen; bidi marks, embeddings, overrides and
+# isolates (they reorder what a reader sees: quotes are shown as stored); control characters (a terminal
+# escape in an article must not reach a terminal); lone surrogates (JSON "\\ud800" decodes to one and
+# cannot be encoded as UTF-8); noncharacters. Zero-width joiners go too: an emoji sequence then shows
+# as its parts, which news text can live with.
+_ZERO_WIDTH = re.compile(
+    "[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb\ufffe\uffff"
+    "\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff]"
+)
+_LINE_BREAK = re.compile("\r\n?|[\x85\u2028\u2029]")
 _SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _TERMINAL = re.compile(r"[.!?:;\"”’')\]]$")
 _NEW_BLOCK = re.compile(r"^([-*•▪]\s|\d{1,3}[.)]\s|#)")
@@ -158,7 +168,9 @@ def clean_article(
     found_source: str | None = None
     lines: list[str] = []  # "" marks a hard paragraph break
     for raw_line in text.split("\n"):
-        line = _fix_line(raw_line)
+        line = strip_code(_fix_line(raw_line))  # JavaScript/CSS/markup that leaked into the text
+        if line != raw_line and not line and raw_line:
+            log.debug("%s: dropped a line of code: %.80s", path, raw_line)
         m = _SOURCE_LINE.fullmatch(line)
         if m and len(m.group("src").split()) <= SOURCE_MAX_WORDS:
             found_source = found_source or m.group("src").strip()
@@ -199,9 +211,9 @@ def clean_article(
 
 
 def normalize(text: str) -> str:
-    """NFC, unified newlines, no zero-width characters, single spaces, stripped lines."""
-    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
-    text = _ZERO_WIDTH.sub("", text)
+    """NFC, unified newlines, no zero-width, bidi or control characters, single spaces, stripped lines."""
+    text = _ZERO_WIDTH.sub("", text)  # before NFC, which cannot take lone surrogates
+    text = _LINE_BREAK.sub("\n", unicodedata.normalize("NFC", text))
     return "\n".join(_SPACES.sub(" ", line).strip() for line in text.split("\n"))
 
 
@@ -390,5 +402,7 @@ def content_id(title: str | None, text: str) -> str:
 def _clean_field(value: object) -> str | None:
     if not isinstance(value, str):
         return None
-    value = _SPACES.sub(" ", _ZERO_WIDTH.sub("", unicodedata.normalize("NFC", value))).strip()
+    value = _LINE_BREAK.sub(" ", unicodedata.normalize("NFC", _ZERO_WIDTH.sub("", value)))
+    value = _SPACES.sub(" ", value.replace("\n", " "))
+    value = value.strip()
     return value or None

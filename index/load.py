@@ -1,17 +1,18 @@
 """Load articles from files and folders: .txt, .md, .html, .json, .jsonl and .jsonl.gz.
 
-Text files are read as UTF-8 (a BOM is fine, UTF-16 with a BOM too); a file that is not valid UTF-8 is read
-as cp1252 with a logged warning, and one that is not that either (or holds NUL bytes) is skipped. A file or
-record that cannot be used is reported through `on_skip(path, reason)` and the rest still loads; the
-path is "file.jsonl:LINE" for a JSON Lines record. The same article met twice is loaded once.
+Text files are read as UTF-8 (a BOM is fine, UTF-16 with a BOM too); bytes that are not UTF-8 are read as
+cp1252 with a logged warning, and a file that is binary (control bytes, bytes no encoding explains) is
+skipped. A file or record that cannot be used is reported through `on_skip(path, reason)` and the rest
+still loads; the path is "file.jsonl:LINE" for a JSON Lines record. The same article met twice is loaded
+once. Nothing is read without a bound: files, records and gzip expansion are capped (see index.safeio).
 """
 
 from __future__ import annotations
 
-import codecs
 import gzip
 import hashlib
 import io
+import itertools
 import json
 import logging
 import re
@@ -21,10 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bs4 import BeautifulSoup, Tag
-
+from index import safeio
 from index.clean import clean_article, slashed_order
 from index.errors import LoadError
+from index.html import load_html
+from index.safeio import TooMuchData, bounded_lines, too_large
 from index.types import Article
 
 log = logging.getLogger(__name__)
@@ -76,7 +78,7 @@ def load_file(
     yield from _load_file(path, on_skip or _log_skip, known)
 
 
-RAW_VERSION = b"kabar-clean-1\n"  # changes when cleaning would turn the same bytes into another article
+RAW_VERSION = b"kabar-clean-2\n"  # changes when cleaning would turn the same bytes into another article
 
 
 def raw_hash(data: bytes) -> str:
@@ -105,6 +107,8 @@ def _files(root: Path, skip: OnSkip, visited: set[Path]) -> Iterator[Path]:
         for child in sorted(root.iterdir(), key=lambda p: p.name):
             if not child.name.startswith("."):
                 yield from _files(child, skip, visited)
+    elif root.exists():  # a FIFO or device named *.txt would block or never end: never opened
+        skip(str(root), "not a regular file")
     else:
         skip(str(root), "no such file or folder")
 
@@ -125,19 +129,20 @@ def _load_file(
         if suffix not in (".json", ".html", ".htm", ".md", ".markdown", ".txt"):
             skip(str(path), f"unsupported file type '{suffix or path.name}'")
             return
-        digest = raw_hash(path.read_bytes())
+        data = _read_bytes(path, suffix)
+        digest = raw_hash(data)
         if digest in known:
             yield Unchanged(digest)
             return
         items: Iterable[Article | LoadError]
         if suffix == ".json":
-            items = _load_json(path)
+            items = _load_json(path, data)
         elif suffix in (".html", ".htm"):
-            items = [_load_html(path)]
+            items = [load_html(path, data)]
         elif suffix in (".md", ".markdown"):
-            items = [_load_markdown(path)]
+            items = [_load_markdown(path, data)]
         else:
-            items = [_load_txt(path)]
+            items = [_load_txt(path, data)]
         for item in items:
             if isinstance(item, Article):
                 item.raw_hash = digest
@@ -151,71 +156,73 @@ def _load_file(
         yield LoadError(str(path), f"could not be loaded ({type(e).__name__}: {e})")
 
 
-# --- text decoding -------------------------------------------------------------------------------------
+# --- bounded reading and text decoding ------------------------------------------------------------------
+
+# suffix -> (size limit, what it is, the constant that sets it)
+_SIZE_LIMITS = {
+    ".json": ("MAX_JSON_BYTES", "JSON file"),
+    ".html": ("MAX_HTML_BYTES", "HTML page"),
+    ".htm": ("MAX_HTML_BYTES", "HTML page"),
+}
+
+
+def _read_bytes(path: Path, suffix: str) -> bytes:
+    """The file's bytes, or a LoadError when it is over its size limit (checked before reading)."""
+    constant, what = _SIZE_LIMITS.get(suffix, ("MAX_ARTICLE_BYTES", "file"))
+    limit = getattr(safeio, constant)
+    size = path.stat().st_size
+    if size > limit:
+        raise too_large(str(path), size, limit, what, constant)
+    with open(path, "rb") as f:
+        return safeio.read_capped(str(path), f, limit, what, constant)
 
 
 def decode(data: bytes, path: str) -> str:
     """Bytes as text: UTF-8 (BOM optional), UTF-16 with BOM, else cp1252 with a warning; or LoadError."""
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError as e:
-            raise LoadError(path, f"bad UTF-16 text at byte {e.start}") from None
-    if b"\x00" in data:
-        raise LoadError(path, "binary file (NUL bytes), not text")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        utf8_error = e.start
-    try:
-        text = data.decode("cp1252")
-    except UnicodeDecodeError:
-        raise LoadError(path, f"not UTF-8 text (bad byte at {utf8_error})") from None
-    log.warning("%s: not UTF-8 (bad byte at %d); read as cp1252", path, utf8_error)
-    return text
-
-
-def _read(path: Path) -> str:
-    return decode(path.read_bytes(), str(path))
+    return safeio.decode_text(data, path)
 
 
 # --- plain text and markdown ---------------------------------------------------------------------------
 
 
-def _load_txt(path: Path) -> Article:
-    lines = _read(path).splitlines()
+def _load_txt(path: Path, data: bytes) -> Article:
+    lines = decode(data, str(path)).splitlines()
     meta: dict[str, str] = {}
-    while lines and (m := TXT_HEADER.fullmatch(lines[0].strip())):
+    first = 0
+    while first < len(lines) and (m := TXT_HEADER.fullmatch(lines[first].strip())):
         key = m.group("key").lower()
         meta[TXT_KEYS.get(key, key)] = m.group("value").strip()
-        lines.pop(0)
-    return _clean_with_meta("\n".join(lines), meta, str(path))
+        first += 1
+    return _clean_with_meta("\n".join(lines[first:]), meta, str(path))
 
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n(?P<body>.*?)\n---\s*\n", re.S)
 _FENCE = re.compile(r"^\s*(```|~~~)")
-_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(?P<text>.*?)\s*#*\s*$")
+_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(?P<text>.*)$")  # closing #s are stripped in code: no backtracking
 _SETEXT = re.compile(r"^\s{0,3}(=+|-+)\s*$")
 _RULE = re.compile(r"^\s{0,3}([-*_])(\s*\1){2,}\s*$")
 _LIST = re.compile(r"^\s*([-*+]|\d{1,3}[.)])\s+")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
 _REF_DEF = re.compile(r"^\s{0,3}\[[^\]]+\]:\s+\S+")
+# A span may not hold its own delimiter and is bounded ({1,500}: longer ones keep their markers), so that
+# a line of thousands of unclosed "**" or "![" costs linear time, not quadratic.
 _MD_INLINE: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"!\[[^\]]*\]\([^)]*\)"), ""),  # images
-    (re.compile(r"\[([^\]]+)\]\([^)]*\)"), r"\1"),  # [text](url)
-    (re.compile(r"\[([^\]]+)\]\[[^\]]*\]"), r"\1"),  # [text][ref]
-    (re.compile(r"<(https?://[^>]+)>"), r"\1"),  # <http://...>
-    (re.compile(r"<[^>\n]+>"), ""),  # inline html tags
-    (re.compile(r"`([^`]+)`"), r"\1"),  # code spans
-    (re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1"), r"\2"),  # bold
-    (re.compile(r"(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])"), r"\1"),  # *italic*
-    (re.compile(r"(?<!\w)_(?=\S)(.+?)(?<=\S)_(?!\w)"), r"\1"),  # _italic_ (not snake_case)
-    (re.compile(r"~~(.+?)~~"), r"\1"),  # strikethrough
+    (re.compile(r"!\[[^\][]{0,500}\]\([^()]{0,2000}\)"), ""),  # images
+    (re.compile(r"\[([^\][]{1,500})\]\([^()]{0,2000}\)"), r"\1"),  # [text](url)
+    (re.compile(r"\[([^\][]{1,500})\]\[[^\][]{0,500}\]"), r"\1"),  # [text][ref]
+    (re.compile(r"<(https?://[^<>]{1,2000})>"), r"\1"),  # <http://...>
+    (re.compile(r"<[^<>\n]{1,500}>"), ""),  # inline html tags
+    (re.compile(r"`([^`]{1,500})`"), r"\1"),  # code spans
+    (re.compile(r"\*\*(?=\S)([^*]{1,500}?)(?<=\S)\*\*"), r"\1"),  # bold
+    (re.compile(r"__(?=\S)([^_]{1,500}?)(?<=\S)__"), r"\1"),  # bold
+    (re.compile(r"(?<![\w*])\*(?=\S)([^*]{1,500}?)(?<=\S)\*(?![\w*])"), r"\1"),  # *italic*
+    (re.compile(r"(?<!\w)_(?=\S)([^_]{1,500}?)(?<=\S)_(?!\w)"), r"\1"),  # _italic_ (not snake_case)
+    (re.compile(r"~~([^~]{1,500}?)~~"), r"\1"),  # strikethrough
 ]
 
 
-def _load_markdown(path: Path) -> Article:
-    text, meta = markdown_to_text(_read(path))
+def _load_markdown(path: Path, data: bytes) -> Article:
+    text, meta = markdown_to_text(decode(data, str(path)))
     return _clean_with_meta(text, meta, str(path))
 
 
@@ -259,12 +266,12 @@ def markdown_to_text(md: str) -> tuple[str, dict[str, str]]:
         heading = _HEADING.match(line)
         nxt = lines[i + 1] if i + 1 < len(lines) else ""
         if not heading and line.strip() and _SETEXT.match(nxt) and not _LIST.match(line):
-            heading = re.match(r"\s*(?P<text>.*?)\s*$", line)  # "Title\n=====" style
+            heading = re.match(r"(?P<text>.*)", line.strip())  # "Title\n=====" style
             level = "#" if nxt.strip().startswith("=") else "##"
         else:
             level = heading.group(1) if heading else ""
         if heading:
-            text = _md_inline(heading.group("text"))
+            text = _md_inline(heading.group("text").rstrip().rstrip("#").rstrip())
             if level == "#" and not seen_title:
                 meta.setdefault("title", text)  # front matter wins; the heading is not body text either way
                 seen_title = True
@@ -292,99 +299,16 @@ def _md_inline(text: str) -> str:
     return text.rstrip("\\").strip()
 
 
-# --- HTML ----------------------------------------------------------------------------------------------
-
-DROP_TAGS = [
-    "script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form", "button", "iframe",
-    "svg", "canvas", "figcaption", "select", "input", "textarea", "dialog", "menu",
-]  # fmt: skip
-BLOCK_TAGS = [
-    "p", "div", "section", "article", "main", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre",
-    "table", "tr", "td", "th", "dd", "dt", "ul", "ol", "figure", "br", "hr",
-]  # fmt: skip
-DATE_META = [
-    ("property", "article:published_time"), ("property", "og:published_time"), ("name", "pubdate"),
-    ("name", "publishdate"), ("name", "publish-date"), ("name", "date"), ("name", "dc.date.issued"),
-    ("name", "dc.date"), ("itemprop", "datePublished"), ("name", "content_PublishedDate"),
-]  # fmt: skip
-_BOILER_CLASS = re.compile(
-    r"(^|[-_ ])(share|social|related|comment|newsletter|promo|ads?|advert\w*|baca-?juga)($|[-_ ])", re.I
-)
-_BODY_CLASS = re.compile(r"(article|post|entry|detail|read)[-_]?(body|content|text)", re.I)
-
-
-def _load_html(path: Path) -> Article:
-    data = path.read_bytes()
-    if b"\x00" in data[:4096] and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise LoadError(str(path), "binary file (NUL bytes), not HTML")
-    return html_to_article(BeautifulSoup(data, "lxml"), str(path))
-
-
-def html_to_article(soup: BeautifulSoup, path: str) -> Article:
-    """The article in a parsed HTML page: body text of <article>/<main>, title, date, canonical url."""
-    og_title = _meta(soup, ("property", "og:title"))
-    title = og_title or (soup.title.get_text(" ", strip=True) if soup.title else None)
-    date = next((d for attr, name in DATE_META if (d := _meta(soup, (attr, name)))), None)
-    if date is None and (time_tag := soup.find("time", attrs={"datetime": True})):
-        date = str(time_tag["datetime"])
-    canonical = soup.find("link", rel="canonical", href=True)
-    url = str(canonical["href"]) if isinstance(canonical, Tag) else _meta(soup, ("property", "og:url"))
-    publisher = _meta(soup, ("property", "og:site_name"))
-
-    root = _main_content(soup)
-    h1 = root.find("h1")  # read before <header> goes: articles often keep their heading there
-    if h1 is not None:
-        heading = h1.get_text(" ", strip=True)
-        if not og_title and heading:
-            title = heading  # the article's own heading beats a <title> with a site suffix
-        h1.decompose()
-    for tag in soup(DROP_TAGS):
-        tag.decompose()
-    for tag in soup.find_all(class_=_BOILER_CLASS):
-        if tag.name not in ("body", "html", "article", "main") and not tag.decomposed:
-            tag.decompose()
-    for br in root.find_all("br"):
-        br.replace_with("\n\n")
-    for tag in root.find_all(BLOCK_TAGS):
-        tag.insert_before("\n\n")
-        tag.insert_after("\n\n")
-    blocks = [" ".join(b.split()) for b in re.split(r"\n\s*\n", root.get_text())]
-    text = "\n\n".join(b for b in blocks if b)
-    return clean_article(text, title=title, date=date, url=url, publisher=publisher, path=path)
-
-
-def _meta(soup: BeautifulSoup, key: tuple[str, str]) -> str | None:
-    attr, name = key
-    tag = soup.find("meta", attrs={attr: re.compile(f"^{re.escape(name)}$", re.I)})
-    if isinstance(tag, Tag) and tag.get("content"):
-        return str(tag["content"]).strip() or None
-    return None
-
-
-def _main_content(soup: BeautifulSoup) -> Tag:
-    articles = soup.find_all("article")
-    if articles:
-        return max(articles, key=lambda t: len(t.get_text(" ", strip=True)))
-    for finder in (
-        lambda: soup.find("main"),
-        lambda: soup.find(True, attrs={"role": "main"}),
-        lambda: soup.find(True, attrs={"itemprop": "articleBody"}),
-        lambda: soup.find(class_=_BODY_CLASS),
-    ):
-        found = finder()
-        if isinstance(found, Tag):
-            return found
-    return soup.body or soup
-
-
 # --- JSON ----------------------------------------------------------------------------------------------
 
 
-def _load_json(path: Path) -> Iterator[Article | LoadError]:
+def _load_json(path: Path, raw: bytes) -> Iterator[Article | LoadError]:
     try:
-        data = json.loads(_read(path))
+        data = json.loads(decode(raw, str(path)))
     except json.JSONDecodeError as e:
         raise LoadError(str(path), f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    except RecursionError:
+        raise LoadError(str(path), "JSON nested too deeply to be an article") from None
     records = data if isinstance(data, list) else [data]
     day_first = slashed_order(str(r["date"]) for r in records if isinstance(r, dict) and r.get("date"))
     for i, record in enumerate(records):
@@ -395,16 +319,32 @@ def _load_json(path: Path) -> Iterator[Article | LoadError]:
 _DATE_FIELD = re.compile(rb'"date"\s*:\s*"([^"]{0,40})"')
 
 
-def _open(path: Path) -> io.BufferedIOBase:
-    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+def _open(path: Path) -> tuple[io.BufferedIOBase, int | None]:
+    """The file opened for reading, and how many bytes it may yield (a .gz is bounded against bombs)."""
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rb"), safeio.gzip_bound(path.stat().st_size)  # type: ignore[return-value]
+    return open(path, "rb"), None
+
+
+def _lines(path: Path) -> Iterator[safeio.Line]:
+    f, bound = _open(path)
+    with f:
+        yield from bounded_lines(f, safeio.MAX_RECORD_BYTES, bound)
+
+
+DATE_SCAN_LINES = 200_000  # the date order is read from this many lines: a file writes its dates one way
 
 
 def _file_day_first(path: Path) -> bool | None:
     """How the file writes slashed dates ("20/09/2019" vs "10/20/2025"), from a quick pass over its dates."""
     try:
-        with _open(path) as f:
-            dates = [m.group(1).decode("utf-8", "replace") for line in f for m in _DATE_FIELD.finditer(line)]
-    except (OSError, EOFError, zlib.error):
+        dates = [
+            m.group(1).decode("utf-8", "replace")
+            for line in itertools.islice(_lines(path), DATE_SCAN_LINES)
+            if line.data
+            for m in _DATE_FIELD.finditer(line.data)
+        ]
+    except (OSError, EOFError, zlib.error, TooMuchData):
         return None  # the main pass reports the damage
     return slashed_order(dates)
 
@@ -412,33 +352,58 @@ def _file_day_first(path: Path) -> bool | None:
 def _load_jsonl(path: Path, known: Container[str] = ()) -> Iterator[Article | LoadError | Unchanged]:
     day_first: bool | None = None
     first_new = True
-    lineno = 0
+    lineno = bad = 0
     try:
-        with _open(path) as f:
-            for lineno, raw in enumerate(f, 1):
-                if not raw.strip():
-                    continue
-                digest = raw_hash(raw.rstrip(b"\r\n"))
-                if digest in known:
-                    yield Unchanged(digest)
-                    continue
-                if first_new:  # only a file with new records needs its date order
-                    day_first, first_new = _file_day_first(path), False
-                where = f"{path}:{lineno}"
-                try:
-                    record = json.loads(raw.decode("utf-8-sig"))
-                except UnicodeDecodeError as e:
-                    yield LoadError(where, f"not UTF-8 (bad byte at column {e.start + 1})")
-                    continue
-                except json.JSONDecodeError as e:
-                    yield LoadError(where, f"invalid JSON at column {e.colno}: {e.msg}")
-                    continue
-                item = _from_record(record, str(path), where, day_first)
-                if isinstance(item, Article):
-                    item.raw_hash = digest
-                yield item
+        for line in _lines(path):
+            if bad >= safeio.MAX_BAD_RECORDS:
+                yield LoadError(
+                    f"{path}:{line.lineno}",
+                    f"{bad:,} bad records in a row (MAX_BAD_RECORDS): not a corpus? Rest of file skipped",
+                )
+                return
+            lineno, raw = line.lineno, line.data
+            where = f"{path}:{lineno}"
+            if raw is None:  # read past, never held whole
+                yield too_large(where, line.length, safeio.MAX_RECORD_BYTES, "record", "MAX_RECORD_BYTES")
+                bad += 1
+                continue
+            if not raw.strip():
+                continue
+            digest = raw_hash(raw.rstrip(b"\r\n"))
+            if digest in known:
+                yield Unchanged(digest)
+                continue
+            if first_new:  # only a file with new records needs its date order
+                day_first, first_new = _file_day_first(path), False
+            try:
+                record = json.loads(raw.decode("utf-8-sig"))
+            except UnicodeDecodeError as e:
+                yield LoadError(where, f"not UTF-8 (bad byte at column {e.start + 1})")
+                bad += 1
+                continue
+            except json.JSONDecodeError as e:
+                yield LoadError(where, f"invalid JSON at column {e.colno}: {e.msg}")
+                bad += 1
+                continue
+            except RecursionError:
+                yield LoadError(where, "JSON nested too deeply to be an article")
+                bad += 1
+                continue
+            item = _from_record(record, str(path), where, day_first)
+            if isinstance(item, Article):
+                item.raw_hash = digest
+                bad = 0
+            else:
+                bad += 1
+            yield item
     except (EOFError, zlib.error, gzip.BadGzipFile) as e:
         yield LoadError(f"{path}:{lineno + 1}", f"corrupt gzip data, rest of file skipped ({e})")
+    except TooMuchData as e:
+        yield LoadError(
+            f"{path}:{lineno + 1}",
+            f"gzip data {e} ({safeio.MAX_GZIP_RATIO}x its compressed size, MAX_GZIP_RATIO): a decompression "
+            "bomb? Rest of file skipped",
+        )
 
 
 def _from_record(record: Any, path: str, where: str, day_first: bool | None = None) -> Article | LoadError:
@@ -449,6 +414,8 @@ def _from_record(record: Any, path: str, where: str, day_first: bool | None = No
     text = next(texts, None)
     if text is None:
         return LoadError(where, "record has no text")
+    if len(text) > safeio.MAX_ARTICLE_BYTES:  # characters: a record in a big .json list is not capped yet
+        return too_large(where, len(text), safeio.MAX_ARTICLE_BYTES, "article text", "MAX_ARTICLE_BYTES")
     doc_id = next((str(record[k]) for k in ID_FIELDS if record.get(k) not in (None, "")), None)
     try:
         article = clean_article(
@@ -472,7 +439,11 @@ def _from_record(record: Any, path: str, where: str, day_first: bool | None = No
     return article
 
 
+MAX_FIELD_CHARS = 2000  # a title, date, url or publisher longer than this is cut: it is not one
+
+
 def _str(value: Any) -> str | None:
     if value is None:
         return None
-    return value if isinstance(value, str) else str(value)
+    text = value if isinstance(value, str) else str(value)
+    return text[:MAX_FIELD_CHARS]
