@@ -1,4 +1,4 @@
-"""The assembled reader (shipped adapter + bundled base, no torch) on fixed questions over the seed article."""
+"""The assembled reader (shipped adapter + bundled base, no torch) on fixed questions about the seed."""
 
 from __future__ import annotations
 
