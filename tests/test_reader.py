@@ -32,10 +32,15 @@ def reader(cache: Path) -> Reader:
     return Reader.load(cache)
 
 
-def seed_passages() -> list[tuple[str, list[tuple[int, int]]]]:
-    """The seed article's paragraphs (one per line) as passages with their sentence offsets."""
-    paras = [p for p in SEED.read_text(encoding="utf-8").split("\n") if p.strip()]
-    return [(p, [(s.start, s.end) for s in split_sentences(p)]) for p in paras]
+def seed_passages(chars: int = 600) -> list[tuple[str, list[tuple[int, int]]]]:
+    """The seed article in chunks of whole sentences of about `chars` characters (~160 tokens, as indexed)."""
+    groups: list[list[str]] = [[]]
+    for s in split_sentences(SEED.read_text(encoding="utf-8")):
+        if sum(len(t) + 1 for t in groups[-1]) >= chars:
+            groups.append([])
+        groups[-1].append(s.text)
+    texts = [" ".join(g) for g in groups]
+    return [(t, [(s.start, s.end) for s in split_sentences(t)]) for t in texts]
 
 
 def best(reader: Reader, question: str) -> tuple[str, str, float]:

@@ -7,6 +7,7 @@ threshold chosen on the train-dev split and at the one calibrated on (a sample o
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import re
@@ -103,6 +104,11 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="rows per set (debugging)")
     ap.add_argument("--target", type=float, default=0.08, help="answerable share refused at calibration")
     ap.add_argument("--out", type=Path)
+    ap.add_argument(
+        "--write-threshold",
+        choices=("dev", "idk_train"),
+        help="record this calibrated threshold in the adapter's meta (rewrites the .npz and its .sha256)",
+    )
     args = ap.parse_args()
     reader = Reader.load(args.cache_dir, args.adapter)
     lim = (lambda rows: rows[: args.limit]) if args.limit else (lambda rows: rows)
@@ -150,6 +156,24 @@ def main() -> None:
     print(json.dumps(report, indent=2))
     if args.out:
         args.out.write_text(json.dumps(report, indent=2) + "\n")
+    if args.write_threshold:
+        write_threshold(args.adapter, thresholds[args.write_threshold], args.write_threshold, args.target)
+
+
+def write_threshold(adapter: Path, threshold: float, source: str, target: float) -> None:
+    """Store the refusal threshold in the adapter's meta; the weights are copied unchanged."""
+    with np.load(adapter) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(bytes(arrays["meta"]).decode())
+    meta |= {
+        "threshold": round(threshold, 4),
+        "threshold_source": f"{source} @ {target:.0%} answerable refused",
+    }
+    arrays["meta"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
+    with open(adapter, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    digest = hashlib.sha256(adapter.read_bytes()).hexdigest()
+    adapter.with_suffix(adapter.suffix + ".sha256").write_text(f"{digest}  {adapter.name}\n")
 
 
 if __name__ == "__main__":
