@@ -187,6 +187,8 @@ def clean_article(
     if paragraphs:
         found_publisher, first = strip_dateline(paragraphs[0])
         paragraphs = ([first] if first else []) + paragraphs[1:]
+    # a dateline's leftovers (" - ." after "JAKARTA, KOMPAS.com") say nothing: not a paragraph
+    paragraphs = [p for p in paragraphs if any(c.isalnum() for c in p)]
     body = "\n\n".join(paragraphs)
     if not body:
         raise LoadError(path or "<text>", "no article text after cleaning")
