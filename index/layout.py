@@ -9,37 +9,20 @@ import fcntl
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from index.errors import IndexLockedError
 
 
-@dataclass(frozen=True)
 class DataDir:
     """One index on disk: the SQLite registry, Chroma's folder, the keyword segments, the writer lock."""
 
-    root: Path
-
-    @property
-    def registry(self) -> Path:
-        """The SQLite registry of articles and chunks."""
-        return self.root / "kabar.sqlite"
-
-    @property
-    def chroma(self) -> Path:
-        """Chroma's persistent folder (the vectors)."""
-        return self.root / "chroma"
-
-    @property
-    def keyword(self) -> Path:
-        """The keyword index's versions and segments."""
-        return self.root / "keyword"
-
-    @property
-    def lock(self) -> Path:
-        """The writer lock file."""
-        return self.root / "write.lock"
+    def __init__(self, root: Path):
+        self.root = root
+        self.registry = root / "kabar.sqlite"  # the registry of articles and chunks
+        self.chroma = root / "chroma"  # Chroma's persistent folder (the vectors)
+        self.keyword = root / "keyword"  # the keyword index's versions and segments
+        self.lock = root / "write.lock"
 
     def exists(self) -> bool:
         """Whether an index was ever written here."""

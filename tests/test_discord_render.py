@@ -284,11 +284,21 @@ def assert_embed_within_limits(embed) -> None:
     assert len(embed) <= EMBED_TOTAL_LIMIT
 
 
-@pytest.mark.slow
-@given(answers())
-@settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
-)
+def many_answers(examples: int):
+    """Run a test on `examples` generated answers (seconds: the slow tier)."""
+    checks = [HealthCheck.too_slow, HealthCheck.data_too_large]
+
+    def wrap(test):
+        return pytest.mark.slow(
+            given(answers())(
+                settings(max_examples=examples, deadline=None, suppress_health_check=checks)(test)
+            )
+        )
+
+    return wrap
+
+
+@many_answers(150)
 def test_every_rendered_message_is_within_discords_limits_and_loses_no_answer_text(answer):
     messages = render_answer(answer)
     assert messages
@@ -317,11 +327,7 @@ def test_every_rendered_message_is_within_discords_limits_and_loses_no_answer_te
     assert messages[-1].sources_button == (not shown_in_full)
 
 
-@pytest.mark.slow
-@given(answers())
-@settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
-)
+@many_answers(100)
 def test_all_sources_view_is_within_limits_and_holds_every_quote_in_full(answer):
     pages = render_sources_full(answer)
     if not answer.citations:
