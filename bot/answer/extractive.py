@@ -221,12 +221,13 @@ def select(cands: list[Support], max_sentences: int, margin: float = 0.5) -> lis
 class ExtractiveAnswerer:
     """The LLM-free answer over retrieved passages: the best-supported sentences, quoted and cited."""
 
-    def __init__(self, scorer: SentenceScorer, max_sentences: int = 3, rerank_depth: int = 10):
+    def __init__(self, scorer: SentenceScorer, max_sentences: int = 3, rerank_depth: int = 3):
         self.scorer = scorer
         self.max_sentences = max_sentences
-        # English questions: this many fused passages are reranked by their best sentence (their vectors
-        # are stored, so it costs no embedding); cross-lingual gold passages often sit at ranks 4-10.
-        self.rerank_depth = rerank_depth
+        # English questions: this many fused passages have their sentences scored and are reranked by the
+        # best one (the vectors are stored, so deeper costs no embedding). 10 brings up cross-lingual gold
+        # passages from ranks 4-10 but cites more distractors on the seed set (docs/evaluation.md).
+        self.rerank_depth = max(3, rerank_depth)
 
     def depth(self, question: str, top_k: int) -> int:
         """How many passages to retrieve for answering `question` with `top_k` of them."""
@@ -241,9 +242,9 @@ class ExtractiveAnswerer:
         if detect_language(standalone) == "en":
             # A cross-lingual chunk cosine is diluted by the chunk's other sentences; the best sentence's
             # support is not (on Indonesian questions the fused order is better: docs/evaluation.md).
-            cands = self.scorer.score(standalone, result.query_vector, passages, len(passages))
+            cands = self.scorer.score(standalone, result.query_vector, passages, self.rerank_depth)
             passages = rerank(passages, cands)[:k]
-            kept = {p.chunk_id for p in passages[:3]}
+            kept = {p.chunk_id for p in passages}
             cands = [c for c in cands if c.passage.chunk_id in kept]
         else:
             passages = passages[:k]
