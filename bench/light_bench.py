@@ -371,13 +371,13 @@ def importtime_section(data_dir: Path, repeat: int) -> dict:
     """-X importtime of `import bot.cli` and of a whole `kabar ask --json` (median wall of `repeat`)."""
     out = {}
     ask = (
-        "from bot.cli import main\n"
+        "from bot.cli.main import main\n"
         f"sys.argv = ['kabar', 'ask', {QUESTIONS[1]!r}, '--json', '--data-dir', sys.argv[1]]\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "done()\n"
     )
     children = [
-        ("import bot.cli", "import bot.cli\ndone()\n"),
+        ("import bot.cli", "import bot.cli.main\ndone()\n"),
         ("import chromadb", "import chromadb\ndone()\n"),
         ("import llama_index.core", "import llama_index.core\ndone()\n"),
         ("import index.light_embed", "import index.light_embed\ndone()\n"),
@@ -418,7 +418,7 @@ def main() -> None:
     from bot.settings import Settings
     from index.e5model import ensure_e5_model
 
-    cache = Settings().cache_dir  # KABAR_CACHE_DIR or the platform's cache folder
+    cache = Settings.load().index.cache_dir  # KABAR_CACHE_DIR or the platform's cache folder
     ensure_e5_model(cache)  # built once, outside any timed child
     report: dict = {
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "loadavg": os.getloadavg()},
