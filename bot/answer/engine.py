@@ -61,9 +61,10 @@ class Engine:
         With an LLM (the default when one is configured; `use_llm` overrides) the answer is generated and
         its citations verified, streamed to `on_token` as it comes; otherwise it is extractive.
         """
-        llm = self.llm if self.uses_llm(use_llm) else None
-        if llm is None and self.uses_llm(use_llm):
+        wanted = self.uses_llm(use_llm)
+        if wanted and self.llm is None:
             raise LLMNotConfigured("no LLM is configured: set KABAR_LLM=openai or KABAR_LLM=llamacpp")
+        llm = self.llm if wanted else None
         t0 = time.perf_counter()
         question = question.strip()
         language = detect_language(question, default=history[-1].answer.language if history else "id")
