@@ -103,6 +103,39 @@ def test_follow_up_is_resolved_against_the_conversation(engine: Engine) -> None:
     assert any("Moskow akan melanjutkan" in c.quote or "Peskov" in c.quote for c in follow.citations)
 
 
+@pytest.mark.parametrize(
+    ("first_question", "follow_up", "expected"),
+    [
+        (
+            "Why does South Korea refuse to supply weapons to Ukraine?",
+            "Which country has it sold billions of dollars of weapons to?",
+            "Polandia",
+        ),
+        (
+            "Siapa yang diajak bicara Presiden Yoon Suk Yeol?",
+            "Apa kata Rutte tentang pengiriman pasukan itu?",
+            "eskalasi besar",
+        ),
+    ],
+)
+def test_a_follow_up_gets_a_new_fact_not_the_previous_answer(
+    engine: Engine, first_question: str, follow_up: str, expected: str
+) -> None:
+    first = engine.answer(first_question)
+    follow = engine.answer(follow_up, history=[Turn(first_question, first)])
+    assert not follow.refused, follow.answer
+    assert any(expected in c.quote for c in follow.citations), follow.answer
+    assert [c.quote for c in follow.citations] != [c.quote for c in first.citations]
+
+
+def test_a_follow_up_the_article_does_not_answer_is_refused(engine: Engine) -> None:
+    first = engine.answer("What does Cheong Seong-chang expect Kim Jong Un to gain?")
+    follow = engine.answer(
+        "What did he say about Japan's defence budget?", history=[Turn(first.question, first)]
+    )
+    assert follow.refused, follow.answer
+
+
 def test_standalone_question_leaves_self_contained_questions_alone() -> None:
     prev = Answer("Siapa Zinoviev?", "...", False, standalone_question="Siapa Zinoviev?")
     history = [Turn("Siapa Zinoviev?", prev)]

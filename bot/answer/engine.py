@@ -88,7 +88,9 @@ class Engine:
             except LLMError as e:
                 failure = e
         if answer is None:
-            answer = self.extractive.answer(question, standalone, language, result, k)
+            # a resolved follow-up asks for something new: what the previous answer quoted comes last
+            previous = history[-1].answer if history and standalone != question else None
+            answer = self.extractive.answer(question, standalone, language, result, k, previous)
         if failure is not None:
             log.warning("LLM answer failed, answering extractively: %s", failure)
             answer.notice = prompts.load("llm_notice", language).render(reason=failure.reason)

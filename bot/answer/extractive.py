@@ -234,9 +234,19 @@ class ExtractiveAnswerer:
         return max(top_k, self.rerank_depth) if detect_language(question) == "en" else top_k
 
     def answer(
-        self, question: str, standalone: str, language: str, result: SearchResult, top_k: int | None = None
+        self,
+        question: str,
+        standalone: str,
+        language: str,
+        result: SearchResult,
+        top_k: int | None = None,
+        previous: Answer | None = None,
     ) -> Answer:
-        """Cited sentences of `result` that support `standalone`, or the refusal when none does."""
+        """Cited sentences of `result` that support `standalone`, or the refusal when none does.
+
+        `previous` is the answer a follow-up leans on: its sentences are what the user already has, so
+        they are quoted again only when no other sentence supports the follow-up.
+        """
         passages = result.passages
         k = top_k or len(passages)
         if detect_language(standalone) == "en":
@@ -249,11 +259,31 @@ class ExtractiveAnswerer:
         else:
             passages = passages[:k]
             cands = self.scorer.score(standalone, result.query_vector, passages)
+        if previous is not None:
+            cands = self._followup(question, cands, previous)
         supported = bool(cands) and cands[0].score >= self.scorer.weights.min_support
         answer = render(question, language, select(cands, self.max_sentences) if supported else [])
         answer.retrieved = [p.chunk_id for p in passages]
         answer.support = cands[0].score if cands else None
         return answer
+
+    def _followup(self, question: str, cands: list[Support], previous: Answer) -> list[Support]:
+        """Rescore for a follow-up: its own words weigh as much as the resolved question's (which holds
+        the previous question, and so favours the previous answer), and the quoted sentences go last."""
+        own_vector = self.scorer.embedder.embed_queries([question])[0]
+        own = self.scorer.score(question, own_vector, [c.passage for c in cands], len(cands))
+        by_key = {(c.passage.article_id, c.sentence_index): c.score for c in own}
+        for c in cands:
+            c.score = (c.score + by_key.get((c.passage.article_id, c.sentence_index), c.score)) / 2
+        cands.sort(key=lambda c: -c.score)
+        return _new_first(cands, previous, self.scorer.weights.min_support)
+
+
+def _new_first(cands: list[Support], previous: Answer, min_support: float) -> list[Support]:
+    """Candidates without the sentences `previous` quoted, when one of the rest is still supported."""
+    said = [(c.article_id, c.quote) for c in previous.citations]
+    new = [c for c in cands if not any(a == c.passage.article_id and c.text in q for a, q in said)]
+    return new if new and new[0].score >= min_support else cands
 
 
 def render(question: str, language: str, chosen: list[Support]) -> Answer:
