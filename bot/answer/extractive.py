@@ -10,6 +10,7 @@ import numpy as np
 
 import prompts
 from bot.answer.evidence import COMMON_CAPS, coverage, question_entities
+from bot.answer.span import scored_spans
 from bot.answer.types import Answer, Citation
 from index.embed import Embedder
 from index.keyword import tokenize
@@ -292,6 +293,7 @@ def render(question: str, language: str, chosen: list[Support]) -> Answer:
         return Answer.refusal(question, language)
     citations: list[Citation] = []
     lines: list[str] = []
+    marked = _marked_sentence(question, chosen)
     for group in _adjacent_groups(chosen):
         first, last = group[0], group[-1]
         n = len(citations) + 1
@@ -301,10 +303,27 @@ def render(question: str, language: str, chosen: list[Support]) -> Answer:
         else:  # adjacent sentences from two overlapping chunks
             citation = Citation.of(n, first.passage, first.start, first.end, score)
             citation.quote = _join(group)
+        if marked is not None and marked[0] in group:
+            at = citation.quote.find(marked[0].text)
+            if at >= 0:
+                citation.answer_span = (at + marked[1][0], at + marked[1][1])
         citations.append(citation)
         lines.append(f"{' '.join(citation.quote.split())} [{n}]")  # one line even when it spans paragraphs
     text = prompts.load("extractive_frame", language).render(sentences="\n".join(lines))
     return Answer(question, text, False, citations, language)
+
+
+def _marked_sentence(question: str, chosen: list[Support]) -> tuple[Support, tuple[int, int]] | None:
+    """The quoted sentence whose phrase of the asked kind sits nearest the question's words (the better
+    supported on a tie), with that phrase's offsets."""
+    found = [(sp[0][0], s.score, s, sp[0][1]) for s in chosen if (sp := scored_spans(question, s.text))]
+    if not found:
+        return None
+    # closeness counts the question's words near the phrase (a few per sentence); support logits differ by
+    # about one between a quoted answer and a runner-up: both matter, the support more for English questions,
+    # whose words rarely appear in Indonesian text
+    _, _, sentence, span = max(found, key=lambda f: f[0] + 4 * f[1])
+    return sentence, span
 
 
 def _join(group: list[Support]) -> str:

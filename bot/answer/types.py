@@ -25,6 +25,7 @@ class Citation:
     publisher: str | None = None
     url: str | None = None
     chunk_id: str | None = None
+    answer_span: tuple[int, int] | None = None  # the answer's character offsets inside `quote`, when marked
 
     @classmethod
     def of(cls, n: int, passage: Passage, start: int, end: int, score: float) -> Citation:

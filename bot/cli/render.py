@@ -19,11 +19,30 @@ def source_line(c: Citation) -> str:
     return ", ".join(p for p in (who, c.date) if p)
 
 
+def marked_span(answer_text: str, c: Citation) -> tuple[int, int] | None:
+    """Where citation c's marked answer is in the answer text, which has each quote on one line."""
+    if c.answer_span is None:
+        return None
+    a, b = c.answer_span
+    # markers survive whitespace collapsing, so they say where the span lands on the one-line quote
+    marked = " ".join(f"{c.quote[:a]}\0{c.quote[a:b]}\1{c.quote[b:]}".split())
+    line = marked.replace("\0", "").replace("\1", "")
+    at = answer_text.find(line)
+    if at < 0:
+        return None
+    start = marked.index("\0")
+    return at + start, at + marked.index("\1") - 1
+
+
 def render_answer(answer: Answer) -> Group:
-    """The answer text, then one panel per source: title, who and when, the quote, where it lives."""
-    style = "yellow" if answer.refused else "bold"
+    """The answer text (the answer itself in bold), then one panel per source: title, who and when, the
+    quote with the answer in bold, where it lives."""
     items: list = [Text(answer.notice, style="dim yellow")] if answer.notice else []
-    items.append(Text(answer.answer, style=style))
+    text = Text(answer.answer, style="yellow" if answer.refused else "")
+    for c in answer.citations:
+        if span := marked_span(answer.answer, c):
+            text.stylize("bold", *span)
+    items.append(text)
     if answer.dropped_sentences:
         items.append(
             Text(f"({answer.dropped_sentences} unsupported sentence(s) removed by verification)", style="dim")
@@ -33,7 +52,10 @@ def render_answer(answer: Answer) -> Group:
         body = Text()
         if source_line(c):
             body.append(source_line(c) + "\n", style="cyan")
-        body.append(f"“{c.quote}”", style="italic")
+        a, b = c.answer_span or (len(c.quote), len(c.quote))
+        body.append(f"“{c.quote[:a]}", style="italic")
+        body.append(c.quote[a:b], style="bold italic")
+        body.append(f"{c.quote[b:]}”", style="italic")
         where = c.url or c.path
         if where:
             body.append("\n" + where, style="dim")
