@@ -166,6 +166,7 @@ def test_summarize_scores_retrieval_answers_citations_and_refusals() -> None:
         _result(absent, ["z"], True, []),
     ]
     absent.gold_id = None
+    results[0].span = "x"  # marked exactly; the second answered one has no mark
     m = metrics.summarize(results, [1, 2])["f.jsonl"]
     assert m["retrieval"]["kabar"] == {
         "n": 4,
@@ -188,6 +189,9 @@ def test_summarize_scores_retrieval_answers_citations_and_refusals() -> None:
         "refusal_absent": {"n": 1, "precision": 0.5, "recall": 1.0},
         "total_ms_p50": 20.0,
         "total_ms_p95": 20.0,
+        "span_marked": 1 / 3,  # of the three answered answerable questions
+        "span_exact_match": 1.0,
+        "span_f1": 1.0,
     }
 
 
@@ -219,7 +223,8 @@ def test_markdown_tables() -> None:
     header, rows = answer_rows(summary)
     assert len(header) == len(rows[0])
     assert rows == [
-        ["f.jsonl", "1", "1.000", "1.000", "1.000", "1.000", "0.000", "–/– (0)", "–/– (0)", "20", "20"]
+        ["f.jsonl", "1", "1.000", "1.000", "1.000", "0.000", "–", "–", "1.000", "0.000"]
+        + ["–/– (0)", "–/– (0)", "20", "20"]
     ]
 
 

@@ -223,8 +223,8 @@ def retrieval_rows(summary: dict[str, Any], ks: list[int]) -> tuple[list[str], R
 def answer_rows(summary: dict[str, Any]) -> tuple[list[str], Rows]:
     """One row per file: answer quality, citations, refusals, end-to-end latency (+ LLM verification)."""
     header = [
-        "set", "n", "EM", "F1", "contains", "cite prec", "refused answerable",
-        "refuse impossible P/R (n)", "refuse absent P/R (n)", "p50 ms", "p95 ms",
+        "set", "n", "EM", "F1", "contains", "span marked", "span EM", "span F1", "cite prec",
+        "refused answerable", "refuse impossible P/R (n)", "refuse absent P/R (n)", "p50 ms", "p95 ms",
     ]  # fmt: skip
     llm = any("verified_support" in group["answers"] for group in summary.values())
     if llm:
@@ -240,6 +240,9 @@ def answer_rows(summary: dict[str, Any]) -> tuple[list[str], Rows]:
                 _fmt(a["exact_match"]),
                 _fmt(a["token_f1"]),
                 _fmt(a["contains_answer"]),
+                _fmt(a["span_marked"]),
+                _fmt(a["span_exact_match"]),
+                _fmt(a["span_f1"]),
                 _fmt(a["citation_precision"]),
                 _fmt(a["refused_answerable"]),
                 f"{_fmt(imp['precision'], 2)}/{_fmt(imp['recall'], 2)} ({imp['n']})",

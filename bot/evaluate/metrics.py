@@ -41,6 +41,7 @@ class QuestionResult:
     notice: str | None = None  # why the LLM answer fell back to the extractive one
     checked_sentences: int = 0  # LLM mode: reply sentences whose citations were verified
     dropped_sentences: int = 0  # LLM mode: of those, removed for lacking a supporting citation
+    span: str | None = None  # the answer phrase marked inside the quotes, when one was
 
     def to_json(self) -> dict[str, Any]:
         """One line of `--details`: the question, where each system ranked the gold document, the answer."""
@@ -58,6 +59,7 @@ class QuestionResult:
             "refused": self.refused,
             "support": self.support,
             "prediction": self.prediction,
+            "span": self.span,
             "cited": [a for a, _ in self.citations],
             "total_ms": round(self.total_ms, 1),
         }
@@ -154,12 +156,17 @@ def answer_metrics(results: Sequence[QuestionResult]) -> dict[str, Any]:
             total += 1
             good += article_id == r.item.gold_id or contains_answer(quote, r.item.answers) > 0
     lat = [r.total_ms for r in results]
+    answered = [r for r in with_answers if not r.refused]
+    marked = [r for r in answered if r.span]
     out = {
         "n": len(results),
         "n_answerable": len(answerable),
         "exact_match": _mean([exact_match(r.prediction, r.item.answers) for r in with_answers]),
         "token_f1": _mean([token_f1(r.prediction, r.item.answers) for r in with_answers]),
         "contains_answer": _mean([contains_answer(r.prediction, r.item.answers) for r in with_answers]),
+        "span_marked": _ratio(len(marked), len(answered)),
+        "span_exact_match": _mean([exact_match(r.span or "", r.item.answers) for r in marked]),
+        "span_f1": _mean([token_f1(r.span or "", r.item.answers) for r in marked]),
         "citation_precision": _ratio(good, total),
         "refused_answerable": _ratio(sum(r.refused for r in answerable), len(answerable)),
         "refusal_impossible": _refusal(results, "impossible"),

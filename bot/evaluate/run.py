@@ -105,6 +105,14 @@ def prediction_text(answer: Any) -> str:
     return _MARKER.sub("", answer.answer)
 
 
+def marked_span(answer: Any) -> str | None:
+    """The answer phrase marked in the first citation that has one."""
+    for c in answer.citations:
+        if c.answer_span:
+            return c.quote[c.answer_span[0] : c.answer_span[1]]
+    return None
+
+
 def run_questions(
     engine: Engine,
     items: Sequence[EvalItem],
@@ -143,6 +151,7 @@ def run_questions(
                 answer.notice,
                 answer.checked_sentences,
                 answer.dropped_sentences,
+                marked_span(answer),
             )
         )
         if progress is not None:
