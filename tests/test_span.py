@@ -7,7 +7,7 @@ from rich.console import Console
 
 from bot.answer.extractive import Support, render
 from bot.answer.span import answer_kind, answer_span
-from bot.cli.render import marked_span, render_answer
+from bot.cli.render import render_answer
 from index.types import Passage
 
 ZINOVIEV = (
@@ -79,7 +79,7 @@ def test_the_mark_reaches_json_and_the_terminal() -> None:
     a, b = citation.answer_span
     assert citation.quote[a:b] == "Georgiy Zinoviev"
     assert answer.to_json()["citations"][0]["answer_span"] == (a, b)
-    start, end = marked_span(answer.answer, citation)
+    ((start, end),) = answer.marked_spans()
     assert answer.answer[start:end] == "Georgiy Zinoviev"
     console = Console(force_terminal=True, color_system="standard", width=200, record=True)
     console.print(render_answer(answer))

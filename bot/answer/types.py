@@ -64,6 +64,20 @@ class Answer:
     dropped_sentences: int = 0  # LLM mode: of those, removed for lacking a supporting citation
     retrieved: list[str] = field(default_factory=list)  # chunk ids the answer was drawn from, best first
 
+    def marked_spans(self) -> list[tuple[int, int]]:
+        """Where the citations' marked answers are in `answer` (whose lines hold each quote on one line)."""
+        spans = []
+        for c in self.citations:
+            if c.answer_span is None:
+                continue
+            a, b = c.answer_span
+            # markers survive whitespace collapsing, so they say where the span lands on the one-line quote
+            marked = " ".join(f"{c.quote[:a]}\0{c.quote[a:b]}\1{c.quote[b:]}".split())
+            at = self.answer.find(marked.replace("\0", "").replace("\1", ""))
+            if at >= 0:
+                spans.append((at + marked.index("\0"), at + marked.index("\1") - 1))
+        return spans
+
     @classmethod
     def refusal(cls, question: str, language: str, mode: str = "extractive") -> Answer:
         """The fixed "not in the articles" answer, in the question's language."""

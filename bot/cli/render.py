@@ -19,29 +19,13 @@ def source_line(c: Citation) -> str:
     return ", ".join(p for p in (who, c.date) if p)
 
 
-def marked_span(answer_text: str, c: Citation) -> tuple[int, int] | None:
-    """Where citation c's marked answer is in the answer text, which has each quote on one line."""
-    if c.answer_span is None:
-        return None
-    a, b = c.answer_span
-    # markers survive whitespace collapsing, so they say where the span lands on the one-line quote
-    marked = " ".join(f"{c.quote[:a]}\0{c.quote[a:b]}\1{c.quote[b:]}".split())
-    line = marked.replace("\0", "").replace("\1", "")
-    at = answer_text.find(line)
-    if at < 0:
-        return None
-    start = marked.index("\0")
-    return at + start, at + marked.index("\1") - 1
-
-
 def render_answer(answer: Answer) -> Group:
     """The answer text (the answer itself in bold), then one panel per source: title, who and when, the
     quote with the answer in bold, where it lives."""
     items: list = [Text(answer.notice, style="dim yellow")] if answer.notice else []
     text = Text(answer.answer, style="yellow" if answer.refused else "")
-    for c in answer.citations:
-        if span := marked_span(answer.answer, c):
-            text.stylize("bold", *span)
+    for start, end in answer.marked_spans():
+        text.stylize("bold", start, end)
     items.append(text)
     if answer.dropped_sentences:
         items.append(
