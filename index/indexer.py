@@ -116,8 +116,8 @@ class Indexer:
         return self.layout.root
 
     def exists(self) -> bool:
-        """Whether anything was ever indexed here."""
-        return self.layout.exists()
+        """Whether anything was ever indexed here (in server mode: the server decides, so assume so)."""
+        return self.target is not None or self.layout.exists()
 
     @contextmanager
     def writer(self, *, rebuild: bool = False, rebuild_registry: bool = False) -> Iterator[IndexWriter]:

@@ -76,6 +76,7 @@ class Store:
         target: ChromaTarget | None = None,
     ):
         self.target = target
+        self.home = data_dir  # the data dir given (in server mode the registry is in a folder below it)
         self.data_dir = target.local_root(data_dir) if target else data_dir
         self.where = target.label if target else str(data_dir)  # what messages name
         self.layout = DataDir(self.data_dir)
@@ -90,7 +91,7 @@ class Store:
         self._client: Any = None
         self._collection: Any = None
         self._vector_store: Any = None
-        if target is not None and embed_model:  # a writer: the registry must describe this collection
+        if target is not None:  # the registry must describe this collection
             self._attach()
         if not embed_model:  # a reader that only looks (stats): take the index as it is
             self.embed_model = self.meta("embed_model") or ""
@@ -204,13 +205,13 @@ class Store:
 
         meta = collection_meta(self)
         built, dim = meta.get(chroma.MODEL), meta.get(chroma.DIM)
-        if built is not None and (built != self.embed_model or dim != self.dim):
+        if built is not None and self.embed_model and (built != self.embed_model or dim != self.dim):
             raise ModelMismatchError(
                 f"The index at {self.where} was built with the embedding model '{built}', but "
                 f"'{self.embed_model}' is configured: set KABAR_EMBED_MODEL={built}, or re-index from "
                 "scratch with `kabar index --rebuild` (it deletes the collection)."
             )
-        if built is None:  # a new collection: this writer's settings become its identity
+        if built is None and self.embed_model:  # a new collection: this writer's settings become its identity
             claim = {chroma.MODEL: self.embed_model, chroma.DIM: self.dim}
             if self.chunking is not None:
                 claim |= {chroma.CHUNK_TOKENS: self.chunking.target_tokens, chroma.CHUNK_OVERLAP: self.chunking.overlap}
