@@ -77,7 +77,7 @@ class IndexSettings(BaseSettings):
 
 
 class ChromaSettings(BaseSettings):
-    """Server mode (docs/deploy.md): the vectors in a collection on a Chroma server instead of the data dir."""
+    """Server mode (docs/deploy.md): the vectors in a collection on a Chroma server, not the data dir."""
 
     model_config = _config("KABAR_CHROMA_")
 
@@ -93,7 +93,7 @@ class ChromaSettings(BaseSettings):
         "header (e.g. X-Chroma-Token) the bare token.",
     )
     headers: SecretStr | None = Field(
-        None, description="More request headers, as JSON ({\"X-A\": \"1\"}) or k=v;k=v (never logged)."
+        None, description='More request headers, as JSON ({"X-A": "1"}) or k=v;k=v (never logged).'
     )
     tenant: str = Field("default_tenant", description="Chroma tenant.")
     database: str = Field("default_database", description="Chroma database.")
@@ -268,7 +268,7 @@ class DiscordSettings(BaseSettings):
     )
     shard_ids: list[int] = Field(
         default_factory=list,
-        description="Shards this process runs (JSON list, e.g. [0, 1]); empty: all of KABAR_DISCORD_SHARD_COUNT.",
+        description="Shards this process runs (JSON list, e.g. [0, 1]); empty: every shard of the count.",
     )
     watch: bool = Field(
         False,

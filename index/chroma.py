@@ -26,7 +26,12 @@ COLLECTION = "kabar_chunks"
 HNSW: dict[str, Any] = {"space": "cosine", "ef_construction": 200, "max_neighbors": 32, "ef_search": 256}
 
 # Collection metadata a writer records: what built the index (readers check it) and how far it has got.
-MODEL, DIM, CHUNK_TOKENS, CHUNK_OVERLAP = "kabar_embed_model", "kabar_dim", "kabar_chunk_tokens", "kabar_overlap"
+MODEL, DIM, CHUNK_TOKENS, CHUNK_OVERLAP = (
+    "kabar_embed_model",
+    "kabar_dim",
+    "kabar_chunk_tokens",
+    "kabar_overlap",
+)
 GENERATION = "kabar_generation"  # bumped at the end of every run that changed something: readers re-sync
 ARTICLES, CHUNKS, LAST_INDEXED = "kabar_articles", "kabar_chunks", "kabar_last_indexed"
 
@@ -67,7 +72,7 @@ class ChromaTarget:
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
     def local_root(self, data_dir: Path) -> Path:
-        """Where this machine keeps what belongs to this collection (a writer's registry, a reader's cache)."""
+        """Where this machine keeps what is its own for this collection (registry, keyword cache)."""
         return data_dir / "server" / self.key()
 
     def client(self) -> Any:
@@ -107,9 +112,7 @@ def guard(target: ChromaTarget | None) -> Iterator[None]:
     except httpx.HTTPStatusError as e:
         status = e.response.status_code
         hint = " (check KABAR_CHROMA_TOKEN / KABAR_CHROMA_HEADERS)" if status in (401, 403) else ""
-        raise IndexUnavailable(
-            f"the Chroma server at {target.label} answered HTTP {status}{hint}"
-        ) from None
+        raise IndexUnavailable(f"the Chroma server at {target.label} answered HTTP {status}{hint}") from None
     except (httpx.HTTPError, ConnectionError) as e:
         raise IndexUnavailable(f"the Chroma server at {target.label} is unreachable: {_reason(e)}") from None
     except ValueError as e:

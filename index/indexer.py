@@ -130,7 +130,11 @@ class Indexer:
                     _drop_collection(self.target)
             e = self.embedder
             store = Store(
-                self.home, e.name if e else None, e.dim if e else 0, chunking=self.chunking, target=self.target
+                self.home,
+                e.name if e else None,
+                e.dim if e else 0,
+                chunking=self.chunking,
+                target=self.target,
             )
             try:
                 if rebuild_registry and self.target is not None:
@@ -166,7 +170,9 @@ class Indexer:
 
             remote = RemoteStore(self.home, self.target)
             info = remote.stats()
-            info["embed_model"] = info["embed_model"] or (self.embedder.name if self.embedder else configured_model)
+            info["embed_model"] = info["embed_model"] or (
+                self.embedder.name if self.embedder else configured_model
+            )
             return info
         if not self.exists():
             return {

@@ -79,8 +79,20 @@ def rebuild_registry(store: Store) -> int:
         chunk_rows += sorted(rows, key=lambda r: r[2])
         a = info[(article_id, best)]
         article_rows.append(
-            (article_id, best, a["path"], a["title"], a["publisher"], a["source"], a["date"], a["url"],
-             len(rows), _now(), a["origin"], None)
+            (
+                article_id,
+                best,
+                a["path"],
+                a["title"],
+                a["publisher"],
+                a["source"],
+                a["date"],
+                a["url"],
+                len(rows),
+                _now(),
+                a["origin"],
+                None,
+            )
         )
     with store.db:
         store.db.execute("DELETE FROM chunks")
@@ -88,17 +100,26 @@ def rebuild_registry(store: Store) -> int:
         store.db.execute("DELETE FROM meta")
         store.db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)", chunk_rows)
         store.db.executemany("INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", article_rows)
-        for key, name in ((chroma.MODEL, "embed_model"), (chroma.DIM, "dim"),
-                          (chroma.CHUNK_TOKENS, "chunk_tokens"), (chroma.CHUNK_OVERLAP, "chunk_overlap")):
-            if meta.get(key) is not None:
-                store.set_meta(name, str(meta[key]))
+        for meta_key, name in (
+            (chroma.MODEL, "embed_model"),
+            (chroma.DIM, "dim"),
+            (chroma.CHUNK_TOKENS, "chunk_tokens"),
+            (chroma.CHUNK_OVERLAP, "chunk_overlap"),
+        ):
+            if meta.get(meta_key) is not None:
+                store.set_meta(name, str(meta[meta_key]))
         generation = int(meta.get(chroma.GENERATION, 0))
         store.set_meta("registry_version", str(generation))
         store.set_meta("keyword_registry_version", str(generation))  # readers keep their own keywords
         store.set_meta("collection_id", str(store.collection.id))
         if dropped:
             store.set_meta("dirty", "1")
-    log.info("registry rebuilt from %s: %d article(s), %d chunk(s)", store.where, len(article_rows), len(chunk_rows))
+    log.info(
+        "registry rebuilt from %s: %d article(s), %d chunk(s)",
+        store.where,
+        len(article_rows),
+        len(chunk_rows),
+    )
     return len(article_rows)
 
 

@@ -140,7 +140,9 @@ class RemoteStore:
             info: dict[str, Any] = {f: meta.get(f) or None for f in _FIELDS}
             info["chunk_no"] = int(meta["chunk_no"])
             info["sentences"] = json.loads(meta["spans"])
-            out.append(Passage(chunk_id=cid, article_id=str(meta["article_id"]), text=text, score=score, meta=info))
+            out.append(
+                Passage(chunk_id=cid, article_id=str(meta["article_id"]), text=text, score=score, meta=info)
+            )
             self._recent[cid] = _vectors(vec, meta)
         return out
 
@@ -202,7 +204,7 @@ class RemoteStore:
         collection = self.open()
         if collection is None or collection.count() == 0:
             raise IndexEmptyError(
-                f"Nothing is indexed in {self.where} yet: run `kabar index` (with KABAR_CHROMA_URL set) first."
+                f"Nothing is indexed in {self.where} yet: run `kabar index` with KABAR_CHROMA_URL set."
             )
 
 

@@ -211,14 +211,23 @@ class Store:
                 f"'{self.embed_model}' is configured: set KABAR_EMBED_MODEL={built}, or re-index from "
                 "scratch with `kabar index --rebuild` (it deletes the collection)."
             )
+        claim: dict[str, Any] = {}
         if built is None and self.embed_model:  # a new collection: this writer's settings become its identity
             claim = {chroma.MODEL: self.embed_model, chroma.DIM: self.dim}
-            if self.chunking is not None:
-                claim |= {chroma.CHUNK_TOKENS: self.chunking.target_tokens, chroma.CHUNK_OVERLAP: self.chunking.overlap}
+        if self.chunking is not None and meta.get(chroma.CHUNK_TOKENS) is None:
+            claim |= {
+                chroma.CHUNK_TOKENS: self.chunking.target_tokens,
+                chroma.CHUNK_OVERLAP: self.chunking.overlap,
+            }
+        if claim:
             self.collection.modify(metadata={**meta, **claim})
         if self.meta("collection_id") != str(self.collection.id):
             if self.db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone():
-                log.warning("the registry in %s describes another collection: rebuilt from %s", self.data_dir, self.where)
+                log.warning(
+                    "the registry in %s describes another collection: rebuilt from %s",
+                    self.data_dir,
+                    self.where,
+                )
             rebuild_registry(self)
 
     def publish(self) -> None:
@@ -417,7 +426,9 @@ class Store:
                 )
             if self.target is not None:  # readers cite the path from the record
                 where = {aid: (origin, path) for aid, origin, path, _ in moves}
-                rows = self._select("SELECT vector_id, article_id FROM chunks WHERE article_id IN ({})", list(where))
+                rows = self._select(
+                    "SELECT vector_id, article_id FROM chunks WHERE article_id IN ({})", list(where)
+                )
                 for i in range(0, len(rows), _VECTOR_BATCH):
                     part = rows[i : i + _VECTOR_BATCH]
                     self.collection.update(

@@ -32,7 +32,7 @@ def free_port() -> int:
 
 
 class ChromaServer:
-    """`chroma run --path PATH --port PORT` that can be stopped and started again on the same path and port."""
+    """`chroma run --path PATH --port PORT`, to stop and start again on the same path and port."""
 
     def __init__(self, path: Path, port: int | None = None):
         self.path = path
@@ -46,7 +46,16 @@ class ChromaServer:
         env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [chroma_executable(), "run", "--path", str(self.path), "--host", "127.0.0.1", "--port", str(self.port)],
+                [
+                    chroma_executable(),
+                    "run",
+                    "--path",
+                    str(self.path),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
@@ -54,7 +63,9 @@ class ChromaServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"chroma run exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"chroma run exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}"
+                )
             try:
                 if httpx.get(f"{self.url}/api/v2/heartbeat", timeout=1).status_code == 200:
                     return self

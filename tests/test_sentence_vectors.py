@@ -44,7 +44,9 @@ def test_pack_round_trip_keeps_cosines() -> None:
         sentvec.unpack(sentvec.pack(rows)[:-8], 384)
 
 
-def test_written_edited_moved_and_removed_with_their_chunks(tmp_path: Path, fake_embedder, store_mode) -> None:
+def test_written_edited_moved_and_removed_with_their_chunks(
+    tmp_path: Path, fake_embedder, store_mode
+) -> None:
     corpus = tmp_path / "corpus"
     paths = make_corpus(corpus, 3)
     store = store_mode.store(tmp_path / "data", fake_embedder.name, fake_embedder.dim)

@@ -33,7 +33,9 @@ def _vector_ids(store: Store) -> list[str]:
     return sorted(chunk_of(i) for i in store.collection.get(include=[])["ids"])
 
 
-def test_add_replace_remove_keeps_vectors_and_registry_in_step(tmp_path: Path, fake_embedder, store_mode) -> None:
+def test_add_replace_remove_keeps_vectors_and_registry_in_step(
+    tmp_path: Path, fake_embedder, store_mode
+) -> None:
     store = store_mode.store(tmp_path, fake_embedder.name, fake_embedder.dim)
     _add(store, fake_embedder, "a", ["Satu dua.", "Tiga empat.", "Lima enam."])
     _add(store, fake_embedder, "b", ["Tujuh delapan."])
@@ -50,7 +52,9 @@ def test_add_replace_remove_keeps_vectors_and_registry_in_step(tmp_path: Path, f
     assert store.article_hashes().keys() == {"b"}
 
 
-def test_dense_search_returns_cosines_and_passages_carry_metadata(tmp_path: Path, fake_embedder, store_mode) -> None:
+def test_dense_search_returns_cosines_and_passages_carry_metadata(
+    tmp_path: Path, fake_embedder, store_mode
+) -> None:
     store = store_mode.store(tmp_path, fake_embedder.name, fake_embedder.dim)
     _add(store, fake_embedder, "a", ["Duta besar Rusia dipanggil.", "Harga beras naik."])
     hits = store.dense_search(fake_embedder.embed_queries(["harga beras naik"])[0], 5)

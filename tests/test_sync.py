@@ -202,7 +202,9 @@ def test_jsonl_records_sync_one_by_one(tmp_path: Path, store: Store, fake_embedd
     assert snapshot(store) == clean_build(corpus, tmp_path, fake_embedder)
 
 
-def test_searcher_sees_edits_without_a_restart(tmp_path: Path, store: Store, fake_embedder, store_mode) -> None:
+def test_searcher_sees_edits_without_a_restart(
+    tmp_path: Path, store: Store, fake_embedder, store_mode
+) -> None:
     corpus = tmp_path / "corpus"
     make_corpus(corpus, 2)
     index_paths([corpus], store, fake_embedder)
