@@ -56,6 +56,8 @@ def embedder_for(settings: Settings, progress: Progress | None = None) -> Embedd
         query_prefix=s.query_prefix,
         passage_prefix=s.passage_prefix,
         progress=progress,
+        device=s.device,
+        batch_size=s.embed_batch,
     )
     configure_llama_index(embedder)
     return embedder

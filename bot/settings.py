@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from platformdirs import user_cache_dir, user_data_dir
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.embed import DEFAULT_EMBED_MODEL
@@ -64,6 +72,12 @@ class IndexSettings(BaseSettings):
     chunk_overlap: int = Field(1, description="Sentences shared between neighbouring chunks.")
     index_batch: int = Field(
         256, ge=1, description="Chunks embedded and committed per step of `kabar index` (a kill loses one)."
+    )
+    embed_batch: int | None = Field(
+        None,
+        ge=1,
+        le=4096,
+        description="Texts per forward pass of bulk indexing (default: 32 on a CPU, 128 on a GPU).",
     )
     device: Literal["auto", "cpu", "cuda", "mps"] = Field(
         "auto",
@@ -275,6 +289,16 @@ class DiscordSettings(BaseSettings):
         description="Run the corpus watcher inside the bot: re-index the corpus folders after changes settle "
         "(deleted files are pruned), as `kabar watch` does.",
     )
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _shards_in_range(cls, value: list[int], info: ValidationInfo) -> list[int]:
+        count = info.data.get("shard_count")
+        if value and count is None:
+            raise ValueError("needs KABAR_DISCORD_SHARD_COUNT (the shard count of the whole bot)")
+        if any(not 0 <= i < (count or 0) for i in value) or len(set(value)) != len(value):
+            raise ValueError(f"expected distinct shard ids from 0 to {(count or 1) - 1}")
+        return value
 
 
 _SECTIONS: dict[str, type[BaseSettings]] = {

@@ -1,0 +1,51 @@
+"""KABAR_DEVICE: where bulk indexing runs the model (auto picks a GPU when torch sees one)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.settings import Settings, SettingsError
+from index.embed import resolve_device
+from index.errors import KabarError
+
+
+def _gpu() -> bool:
+    import torch
+
+    mps = getattr(torch.backends, "mps", None)
+    return torch.cuda.is_available() or bool(mps and mps.is_available())
+
+
+def test_auto_picks_the_cpu_on_a_machine_without_a_gpu() -> None:
+    if _gpu():
+        pytest.skip("this machine has a GPU: auto picks it")
+    assert resolve_device("auto") == "cpu"
+    assert Settings.load(None).index.device == "auto"
+
+
+@pytest.mark.parametrize("device", ["cuda", "mps"])
+def test_a_gpu_that_is_not_there_is_a_clear_error(device: str) -> None:
+    if _gpu():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(KabarError, match=f"KABAR_DEVICE={device}, but torch sees no"):
+        resolve_device(device)
+
+
+def test_an_unknown_device_is_a_settings_error_naming_the_variable() -> None:
+    with pytest.raises(SettingsError, match="KABAR_DEVICE"):
+        Settings.load(None, device="tpu")
+    with pytest.raises(SettingsError, match="KABAR_EMBED_BATCH"):
+        Settings.load(None, embed_batch=0)
+    with pytest.raises(KabarError, match="KABAR_DEVICE must be one of"):
+        resolve_device("gpu")
+
+
+def test_the_bulk_embedder_runs_where_auto_says(e5_cache_dir: Path, real_embedder) -> None:
+    from index.embed import load_embedder
+
+    auto = load_embedder(None, e5_cache_dir, device="auto")
+    assert auto.device == resolve_device("auto") and auto.batch_size == (32 if auto.device == "cpu" else 128)
+    texts = ["Harga beras naik di Jakarta.", "The central bank kept its rate unchanged."]
+    assert abs(auto.embed_passages(texts) - real_embedder.embed_passages(texts)).max() < 1e-5
