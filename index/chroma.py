@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -115,10 +116,25 @@ def guard(target: ChromaTarget | None) -> Iterator[None]:
         raise IndexUnavailable(f"the Chroma server at {target.label} answered HTTP {status}{hint}") from None
     except (httpx.HTTPError, ConnectionError) as e:
         raise IndexUnavailable(f"the Chroma server at {target.label} is unreachable: {_reason(e)}") from None
-    except ValueError as e:
-        if "could not connect" not in str(e).lower():
+    except ValueError as e:  # what HttpClient() makes of the first failure
+        if "could not connect" in str(e).lower():
+            raise IndexUnavailable(f"the Chroma server at {target.label} is unreachable") from None
+        if "<html" not in str(e).lower():
             raise
-        raise IndexUnavailable(f"the Chroma server at {target.label} is unreachable") from None
+        raise _answered(target, str(e)) from None
+    except Exception as e:
+        if type(e) is not Exception:  # a ChromaError (bad argument, not found, ...) is not an outage
+            raise
+        raise _answered(target, str(e)) from None  # a bare Exception(body): an error page not Chroma's
+
+
+def _answered(target: ChromaTarget, page: str) -> IndexUnavailable:
+    """The outage of an error page from a proxy (nginx's 401, 502) as one line."""
+    title = re.search(r"<title>(.*?)</title>", page, re.S)
+    text = (title.group(1) if title else page).strip()
+    status = text.splitlines()[0][:120] if text else "an error"
+    hint = " (check KABAR_CHROMA_TOKEN / KABAR_CHROMA_HEADERS)" if status[:3] in ("401", "403") else ""
+    return IndexUnavailable(f"the Chroma server at {target.label} answered {status}{hint}")
 
 
 def _reason(e: BaseException) -> str:

@@ -423,3 +423,83 @@ async def test_the_discord_bot_says_the_index_is_unavailable_and_recovers_alone(
     up = message(question, mentions=(mention_of_me(),))
     await cog.on_message(up)
     assert up.reply.call_args.kwargs["embeds"]
+
+
+def test_kabar_index_and_ask_against_a_server(kabar_env: Path, chroma_server, monkeypatch) -> None:
+    """The CLI end to end in server mode, with the real model: a writer indexes, a reader on another data
+    dir (another machine) answers with the seed citation, `stats` reads the server."""
+    from click.testing import CliRunner
+
+    from bot.cli.main import cli
+
+    target = chroma_server.target()
+    monkeypatch.setenv("KABAR_CHROMA_URL", target.url)
+    monkeypatch.setenv("KABAR_CHROMA_COLLECTION", target.collection)
+    runner = CliRunner()
+    indexed = runner.invoke(cli, ["index", "--json", str(SEED)])
+    assert indexed.exit_code == 0, indexed.output
+    assert json.loads(indexed.output)["index"]["data_dir"] == target.label
+
+    monkeypatch.setenv("KABAR_HOME", str(kabar_env.parent / "reader-machine"))
+    asked = runner.invoke(cli, ["ask", "--json", "What does Cheong Seong-chang expect Kim Jong Un to gain?"])
+    assert asked.exit_code == 0, asked.output
+    answer = json.loads(asked.output)
+    assert not answer["refused"] and answer["citations"][0]["path"].endswith(SEED.name)
+    assert "kapal selam" in " ".join(c["quote"] for c in answer["citations"])
+    assert not list((kabar_env.parent / "reader-machine").rglob("*.sqlite"))  # a reader keeps no registry
+    stats = json.loads(runner.invoke(cli, ["stats", "--json"]).output)
+    assert (stats["articles"], stats["data_dir"]) == (1, target.label) and stats["chunks"] > 1
+
+
+@pytest.mark.slow
+def test_the_shipped_nginx_proxy_checks_the_token(tmp_path: Path, chroma_server) -> None:
+    """deploy/nginx/kabar-chroma.conf.template in front of a real server: the token opens it, else 401."""
+    import shutil
+    import string
+    from urllib.parse import urlsplit
+
+    from chroma_server import free_port
+
+    from index.chroma import ChromaTarget
+
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if nginx is None:
+        pytest.skip("nginx is not installed")
+    port = free_port()
+    template = (ROOT / "deploy" / "nginx" / "kabar-chroma.conf.template").read_text(encoding="utf-8")
+    values = {"KABAR_CHROMA_TOKEN": "s3cret-token", "CHROMA_UPSTREAM": urlsplit(chroma_server.url).netloc}
+    site = string.Template(template).safe_substitute(values, PROXY_PORT=f"127.0.0.1:{port}")
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        ("user root;\n" if os.geteuid() == 0 else "")  # workers buffer bodies in tmp_path (root's, 0700)
+        + f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
+        f"http {{\naccess_log off;\nclient_body_temp_path {tmp_path}/body;\nproxy_temp_path {tmp_path}/proxy;\n"
+        f"{site}\n}}\n",
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen([nginx, "-p", str(tmp_path), "-c", str(conf), "-g", "daemon off;"])
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                import httpx
+
+                httpx.get(url, timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline and proc.poll() is None, "nginx did not start"
+                time.sleep(0.1)
+        corpus = tmp_path / "corpus"
+        make_corpus(corpus, 2)
+        good = ChromaTarget(url, {"Authorization": "Bearer s3cret-token"}, collection="proxied")
+        writer = Store(tmp_path / "w", FakeEmbedder.name, FakeEmbedder.dim, target=good)
+        index_paths([corpus], writer, FakeEmbedder())
+        assert RemoteStore(tmp_path / "r", good).stats()["articles"] == 2
+        for headers in ({}, {"Authorization": "Bearer wrong"}):
+            bad = ChromaTarget(url, headers, collection="proxied")
+            with pytest.raises(IndexUnavailable, match=r"answered 401 Authorization Required \(check KABAR_CHROMA_TOKEN"):
+                RemoteStore(tmp_path / "r2", bad).stats()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
