@@ -73,7 +73,7 @@ class Searcher:
         self.refresh()
         dense = self.store.dense_search(qv, p.depth)
         t2 = time.perf_counter()
-        keyword = self.keyword.search(query, p.depth)
+        keyword = self._keywords.index.search(query, p.depth)  # refreshed above
         t3 = time.perf_counter()
         fused = fuse(dense, keyword, p.weight(query))[:top_k]
         passages = self.store.passages(fused)

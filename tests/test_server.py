@@ -473,7 +473,8 @@ def test_the_shipped_nginx_proxy_checks_the_token(tmp_path: Path, chroma_server)
     conf.write_text(
         ("user root;\n" if os.geteuid() == 0 else "")  # workers buffer bodies in tmp_path (root's, 0700)
         + f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
-        f"http {{\naccess_log off;\nclient_body_temp_path {tmp_path}/body;\nproxy_temp_path {tmp_path}/proxy;\n"
+        f"http {{\naccess_log off;\nclient_body_temp_path {tmp_path}/body;\n"
+        f"proxy_temp_path {tmp_path}/proxy;\n"
         f"{site}\n}}\n",
         encoding="utf-8",
     )
@@ -498,7 +499,8 @@ def test_the_shipped_nginx_proxy_checks_the_token(tmp_path: Path, chroma_server)
         assert RemoteStore(tmp_path / "r", good).stats()["articles"] == 2
         for headers in ({}, {"Authorization": "Bearer wrong"}):
             bad = ChromaTarget(url, headers, collection="proxied")
-            with pytest.raises(IndexUnavailable, match=r"answered 401 Authorization Required \(check KABAR_CHROMA_TOKEN"):
+            refused = r"answered 401 Authorization Required \(check KABAR_CHROMA_TOKEN"
+            with pytest.raises(IndexUnavailable, match=refused):
                 RemoteStore(tmp_path / "r2", bad).stats()
     finally:
         proc.terminate()
