@@ -17,6 +17,7 @@ import gzip
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -154,6 +155,7 @@ def main() -> None:
     args.out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
     if server is not None:
         server.stop()
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -161,9 +161,11 @@ class Guarded:
         return call
 
 
-def dense_search(collection: Any, query_vec: np.ndarray, k: int) -> list[tuple[str, float]]:
-    """Top-k (vector id, cosine similarity) of a collection."""
-    count = collection.count()
+def dense_search(
+    collection: Any, query_vec: np.ndarray, k: int, count: int | None = None
+) -> list[tuple[str, float]]:
+    """Top-k (vector id, cosine similarity) of a collection (`count`: its size if known, saving a call)."""
+    count = collection.count() if count is None else count
     if count == 0 or k <= 0:
         return []
     res = collection.query(

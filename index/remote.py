@@ -49,6 +49,7 @@ class RemoteStore:
         self._client: Any = None
         self._collection: Any = None
         self._recent: dict[str, ChunkVectors] = {}  # vectors of the last passages read (asked for next)
+        self._count: int | None = None  # records at the last change check
 
     # --- the collection ----------------------------------------------------------------------------
     def open(self) -> Any:
@@ -87,7 +88,8 @@ class RemoteStore:
         if collection is None:
             return None
         meta = collection.metadata or {}
-        return str(collection.id), int(meta.get(chroma.GENERATION, 0)), int(collection.count())
+        self._count = int(collection.count())
+        return str(collection.id), int(meta.get(chroma.GENERATION, 0)), self._count
 
     def refresh(self) -> None:
         """Nothing to reopen: the server sees every writer's additions."""
@@ -103,7 +105,8 @@ class RemoteStore:
         if collection is None:
             return []
         out: dict[str, float] = {}
-        for vid, score in chroma.dense_search(collection, query_vec, k):
+        # the count of the last change check saves a call (a server gives fewer than k when it holds fewer)
+        for vid, score in chroma.dense_search(collection, query_vec, k, self._count):
             out.setdefault(chunk_of(vid), score)
         return list(out.items())
 
