@@ -138,7 +138,7 @@ class Indexer:
             )
             try:
                 if rebuild_registry and self.target is not None:
-                    from index.rebuild import rebuild_registry as recover
+                    from index.collection import rebuild_registry as recover
 
                     recover(store)
                 yield IndexWriter(store, e, self.chunking, self.batch_chunks)

@@ -64,7 +64,7 @@ class Store:
     With a `target` (a server collection) the registry lives in `target.local_root(data_dir)`, and every
     record also carries what a reader needs without it (chunk id, sentence spans, hashes); a writer whose
     registry does not describe that collection (a fresh machine, a recreated collection) rebuilds it from
-    the server first (`index.rebuild`).
+    the server first (`index.collection`).
     """
 
     def __init__(
@@ -200,51 +200,17 @@ class Store:
             return int(self._client.get_max_batch_size())
 
     def _attach(self) -> None:
-        """Server mode, writer: check the collection's identity, claim a new one, adopt its registry."""
-        from index.rebuild import collection_meta, rebuild_registry
+        """Server mode: check the collection's identity, claim a new one, adopt its registry."""
+        from index.collection import attach
 
-        meta = collection_meta(self)
-        built, dim = meta.get(chroma.MODEL), meta.get(chroma.DIM)
-        if built is not None and self.embed_model and (built != self.embed_model or dim != self.dim):
-            raise ModelMismatchError(
-                f"The index at {self.where} was built with the embedding model '{built}', but "
-                f"'{self.embed_model}' is configured: set KABAR_EMBED_MODEL={built}, or re-index from "
-                "scratch with `kabar index --rebuild` (it deletes the collection)."
-            )
-        claim: dict[str, Any] = {}
-        if built is None and self.embed_model:  # a new collection: this writer's settings become its identity
-            claim = {chroma.MODEL: self.embed_model, chroma.DIM: self.dim}
-        if self.chunking is not None and meta.get(chroma.CHUNK_TOKENS) is None:
-            claim |= {
-                chroma.CHUNK_TOKENS: self.chunking.target_tokens,
-                chroma.CHUNK_OVERLAP: self.chunking.overlap,
-            }
-        if claim:
-            self.collection.modify(metadata={**meta, **claim})
-        if self.meta("collection_id") != str(self.collection.id):
-            if self.db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone():
-                log.warning(
-                    "the registry in %s describes another collection: rebuilt from %s",
-                    self.data_dir,
-                    self.where,
-                )
-            rebuild_registry(self)
+        attach(self)
 
     def publish(self) -> None:
         """Server mode: bump the collection's generation (readers re-sync) and record its counts."""
-        if self.target is None:
-            return
-        from index.rebuild import collection_meta
+        if self.target is not None:
+            from index.collection import publish
 
-        info = self.stats()
-        meta = collection_meta(self)
-        meta |= {
-            chroma.GENERATION: int(meta.get(chroma.GENERATION, 0)) + 1,
-            chroma.ARTICLES: info["articles"],
-            chroma.CHUNKS: info["chunks"],
-            chroma.LAST_INDEXED: _now(),
-        }
-        self.collection.modify(metadata=meta)
+            publish(self)
 
     def refresh(self) -> None:
         """Reopen the vector store, to see what another process wrote.

@@ -1,4 +1,5 @@
-"""Server mode: a writer's registry rebuilt from the collection (a fresh machine, or a lost registry).
+"""Server mode, the writer's side: the collection's identity and generation, and the registry rebuilt from
+the collection (a fresh machine, or a lost registry).
 
 Every server record carries its article's metadata, content hash, chunk id, sentence spans and text hash,
 so the registry can be recovered from the server alone. Raw file hashes are not kept on the server: the
@@ -11,6 +12,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from index import chroma
+from index.errors import ModelMismatchError
 
 if TYPE_CHECKING:
     from index.store import Store
@@ -28,6 +30,50 @@ def collection_meta(store: Store) -> dict[str, Any]:
     with chroma.guard(store.target):
         fresh = store._client.get_collection(store.target.collection, embedding_function=None)
     return dict(fresh.metadata or {})
+
+
+def attach(store: Store) -> None:
+    """Check the collection's identity against the store's settings, claim a new collection, and rebuild the
+    registry from the collection when it does not describe it (a fresh machine, a recreated collection)."""
+    meta = collection_meta(store)
+    built, dim = meta.get(chroma.MODEL), meta.get(chroma.DIM)
+    if built is not None and store.embed_model and (built != store.embed_model or dim != store.dim):
+        raise ModelMismatchError(
+            f"The index at {store.where} was built with the embedding model '{built}', but "
+            f"'{store.embed_model}' is configured: set KABAR_EMBED_MODEL={built}, or re-index from "
+            "scratch with `kabar index --rebuild` (it deletes the collection)."
+        )
+    claim: dict[str, Any] = {}
+    if built is None and store.embed_model:  # a new collection: this writer's settings become its identity
+        claim = {chroma.MODEL: store.embed_model, chroma.DIM: store.dim}
+    if store.chunking is not None and meta.get(chroma.CHUNK_TOKENS) is None:
+        claim |= {
+            chroma.CHUNK_TOKENS: store.chunking.target_tokens,
+            chroma.CHUNK_OVERLAP: store.chunking.overlap,
+        }
+    if claim:
+        store.collection.modify(metadata={**meta, **claim})
+    if store.meta("collection_id") != str(store.collection.id):
+        if store.db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone():
+            log.warning(
+                "the registry in %s describes another collection: rebuilt from %s",
+                store.data_dir,
+                store.where,
+            )
+        rebuild_registry(store)
+
+
+def publish(store: Store) -> None:
+    """Bump the collection's generation (readers re-sync) and record its counts and last index time."""
+    info = store.stats()
+    meta = collection_meta(store)
+    meta |= {
+        chroma.GENERATION: int(meta.get(chroma.GENERATION, 0)) + 1,
+        chroma.ARTICLES: info["articles"],
+        chroma.CHUNKS: info["chunks"],
+        chroma.LAST_INDEXED: _now(),
+    }
+    store.collection.modify(metadata=meta)
 
 
 def records(collection: Any, include: list[str], page: int = PAGE) -> Any:
