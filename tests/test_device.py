@@ -18,6 +18,7 @@ def _gpu() -> bool:
     return torch.cuda.is_available() or bool(mps and mps.is_available())
 
 
+@pytest.mark.slow  # imports torch (seconds)
 def test_auto_picks_the_cpu_on_a_machine_without_a_gpu() -> None:
     if _gpu():
         pytest.skip("this machine has a GPU: auto picks it")
@@ -25,6 +26,7 @@ def test_auto_picks_the_cpu_on_a_machine_without_a_gpu() -> None:
     assert Settings.load(None).index.device == "auto"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("device", ["cuda", "mps"])
 def test_a_gpu_that_is_not_there_is_a_clear_error(device: str) -> None:
     if _gpu():

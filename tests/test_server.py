@@ -95,6 +95,7 @@ def test_a_writer_on_a_fresh_machine_rebuilds_its_registry_from_the_server(
     assert snapshot(fresh) == clean_build(corpus, tmp_path, FakeEmbedder())
 
 
+@pytest.mark.slow
 def test_a_killed_run_then_a_registry_lost_still_converge(tmp_path: Path, chroma_server) -> None:
     from test_crash import DyingEmbedder
 
@@ -291,6 +292,7 @@ def test_a_server_that_goes_away_mid_question_and_mid_index(tmp_path: Path, own_
     assert snap == clean_build(corpus, tmp_path, FakeEmbedder())
 
 
+@pytest.mark.slow
 def test_the_cli_names_an_unreachable_server_in_one_line(tmp_path: Path, monkeypatch) -> None:
     from chroma_server import free_port
     from click.testing import CliRunner
