@@ -507,3 +507,32 @@ def test_the_shipped_nginx_proxy_checks_the_token(tmp_path: Path, chroma_server)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_rebuild_registry_on_demand_and_rebuild_from_scratch(tmp_path: Path, chroma_server) -> None:
+    from click.testing import CliRunner
+
+    from bot.cli.main import cli
+    from index.indexer import Indexer
+
+    corpus = tmp_path / "corpus"
+    make_corpus(corpus, 3)
+    target = chroma_server.target()
+    embedder = FakeEmbedder()
+    indexer = Indexer(tmp_path / "home", embedder, ChunkParams(), target=target)
+    indexer.sync([corpus])
+    with indexer.writer() as w:  # a damaged registry: one article's rows lost
+        (lost,) = w.store.find(str(corpus / "berita_0001.txt"))
+        with w.store.db:
+            w.store.db.execute("DELETE FROM chunks WHERE article_id = ?", (lost,))
+            w.store.db.execute("DELETE FROM articles WHERE article_id = ?", (lost,))
+        before = w.stats()["articles"]
+    embedder.calls.clear()
+    report, stats = indexer.sync([corpus], rebuild_registry=True)
+    assert (before, stats["articles"], report.unchanged, embedder.calls) == (2, 3, 3, [])
+
+    report, stats = indexer.sync([corpus], rebuild=True)  # the collection is deleted and built again
+    assert (report.added, stats["articles"]) == (3, 3) and embedder.calls
+
+    no_server = CliRunner().invoke(cli, ["index", "--rebuild-registry", str(corpus)])
+    assert no_server.exit_code == 2 and "needs a Chroma server (KABAR_CHROMA_URL)" in no_server.output
