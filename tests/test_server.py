@@ -536,3 +536,48 @@ def test_rebuild_registry_on_demand_and_rebuild_from_scratch(tmp_path: Path, chr
 
     no_server = CliRunner().invoke(cli, ["index", "--rebuild-registry", str(corpus)])
     assert no_server.exit_code == 2 and "needs a Chroma server (KABAR_CHROMA_URL)" in no_server.output
+
+
+@pytest.mark.slow
+def test_the_watcher_retries_while_the_server_is_away(tmp_path: Path, own_server: ChromaServer) -> None:
+    """`kabar watch` as a service: a change made while the server restarts is indexed once it is back."""
+    from index.indexer import Indexer
+    from index.watch import CorpusWatcher
+
+    corpus = tmp_path / "corpus"
+    make_corpus(corpus, 2)
+    target = own_server.target()
+    indexer = Indexer(tmp_path / "home", FakeEmbedder(), ChunkParams(), target=target)
+    watcher = CorpusWatcher(
+        [corpus],
+        lambda: indexer.sync([corpus], prune=True)[0],
+        debounce=0.3,
+        retry=0.2,
+        ignore=[tmp_path / "home"],
+    )
+    thread = threading.Thread(target=watcher.serve, daemon=True)
+    thread.start()
+    reader = RemoteStore(tmp_path / "reader", target)
+
+    def articles() -> int:
+        try:
+            return reader.stats()["articles"]
+        except IndexUnavailable:
+            return -1
+
+    try:
+        deadline = time.monotonic() + 30
+        while articles() != 2:
+            assert time.monotonic() < deadline, "the first run did not finish"
+            time.sleep(0.1)
+        own_server.stop()
+        write_article(corpus, 40)  # changed while the server is away: the run fails, and is retried
+        time.sleep(1.5)
+        own_server.start()
+        deadline = time.monotonic() + 30
+        while articles() != 3:
+            assert time.monotonic() < deadline, "the watcher did not retry after the server came back"
+            time.sleep(0.1)
+    finally:
+        watcher.stop()
+        thread.join(timeout=10)
