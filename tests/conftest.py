@@ -148,9 +148,11 @@ class StoreMode:
         return RemoteStore(path, self.target(path), embed_model, dim, sync_seconds=0)
 
 
-@pytest.fixture(params=["embedded", pytest.param("server", marks=pytest.mark.server)])
+@pytest.fixture(params=["embedded", pytest.param("server", marks=[pytest.mark.server, pytest.mark.slow])])
 def store_mode(request: pytest.FixtureRequest) -> StoreMode:
-    """Each test using it runs against the embedded store and against a real Chroma server."""
+    """Each test using it runs against the embedded store and against a real Chroma server (the server runs
+    are in the slow tier: HTTP round trips add a second or two to each; tests/test_server.py keeps fast
+    server tests in the fast tier)."""
     if request.param == "embedded":
         return StoreMode("embedded")
     return StoreMode("server", request.getfixturevalue("chroma_server"))
