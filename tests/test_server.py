@@ -60,13 +60,14 @@ def test_a_reader_answers_from_the_collection_exactly_as_an_embedded_index(
     local = Store(tmp_path / "local", FakeEmbedder.name, FakeEmbedder.dim)
     index_paths([corpus], local, FakeEmbedder())
     reader = RemoteStore(tmp_path / "reader", target, FakeEmbedder.name, FakeEmbedder.dim, sync_seconds=0)
-    assert not (tmp_path / "reader").exists() or not list((tmp_path / "reader").rglob("*.sqlite"))
     for query in ["harga beras di Jakarta", "banjir di Medan nomor 3", "Kabar nomor 2"]:
         a, b = (Searcher(s, FakeEmbedder()).search(query, 5).passages for s in (local, reader))
         assert [(p.chunk_id, p.text, p.meta) for p in a] == [(p.chunk_id, p.text, p.meta) for p in b]
         assert [p.score for p in a] == pytest.approx([p.score for p in b], abs=1e-5)
         assert all(p.sentence_vectors is not None for p in a + b)
         assert all(np.array_equal(p.sentence_vectors, q.sentence_vectors) for p, q in zip(a, b, strict=True))
+    cache = tmp_path / "reader"  # what the reader keeps: its keyword cache, and no registry
+    assert list(cache.rglob("keyword/current")) and not list(cache.rglob("*.sqlite"))
     assert reader.stats() | {"last_indexed": None, "data_dir": None} == {
         "articles": 4,
         "chunks": writer.stats()["chunks"],
