@@ -79,19 +79,24 @@ class ChromaTarget:
     def client(self) -> Any:
         """An HttpClient for the server (raises IndexUnavailable when it cannot be reached)."""
         import chromadb
+        from chromadb.errors import NotFoundError
 
         parts = urlsplit(self.url)
         https = parts.scheme == "https"
-        with guard(self):
-            client = chromadb.HttpClient(
-                host=parts.hostname or "localhost",
-                port=parts.port or (443 if https else 80),
-                ssl=https,
-                headers=dict(self.headers),
-                settings=quiet_chroma(),
-                tenant=self.tenant,
-                database=self.database,
-            )
+        try:
+            with guard(self):
+                client = chromadb.HttpClient(
+                    host=parts.hostname or "localhost",
+                    port=parts.port or (443 if https else 80),
+                    ssl=https,
+                    headers=dict(self.headers),
+                    settings=quiet_chroma(),
+                    tenant=self.tenant,
+                    database=self.database,
+                )
+        except NotFoundError as e:  # the server is there, the tenant or database is not
+            where = f"KABAR_CHROMA_TENANT={self.tenant}, KABAR_CHROMA_DATABASE={self.database}"
+            raise KabarError(f"{self.label}: {e} ({where})") from None
         session = getattr(getattr(client, "_server", None), "_session", None)
         if session is not None:  # chromadb waits forever by default: a hung server would hang every reader
             import httpx
@@ -117,8 +122,10 @@ def guard(target: ChromaTarget | None) -> Iterator[None]:
     except (httpx.HTTPError, ConnectionError) as e:
         raise IndexUnavailable(f"the Chroma server at {target.label} is unreachable: {_reason(e)}") from None
     except ValueError as e:  # what HttpClient() makes of the first failure
-        if "could not connect" in str(e).lower():
-            raise IndexUnavailable(f"the Chroma server at {target.label} is unreachable") from None
+        if "could not connect" in str(e).lower():  # no server, or no such tenant or database on it
+            raise IndexUnavailable(
+                f"the Chroma server at {target.label} is unreachable: {_reason(e)}"
+            ) from None
         if "<html" not in str(e).lower():
             raise
         raise _answered(target, str(e)) from None

@@ -582,3 +582,14 @@ def test_the_watcher_retries_while_the_server_is_away(tmp_path: Path, own_server
     finally:
         watcher.stop()
         thread.join(timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("where", "message"), [("tenant", r"Tenant \[nope\]"), ("database", r"Database \[nope\]")]
+)
+def test_a_missing_tenant_or_database_is_named(tmp_path: Path, chroma_server, where, message) -> None:
+    from index.errors import KabarError
+
+    reader = RemoteStore(tmp_path, chroma_server.target(**{where: "nope"}))
+    with pytest.raises(KabarError, match=f"{message}.*KABAR_CHROMA_{where.upper()}=nope"):
+        reader.require_nonempty()
