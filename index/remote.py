@@ -181,6 +181,8 @@ class RemoteStore:
         for i in range(0, len(ids), _GET_BATCH):
             got = collection.get(ids=ids[i : i + _GET_BATCH], include=["documents", "metadatas"])
             for vid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
+                if "spans" not in (meta or {}):  # its writer has not finished it: taken at the next sync
+                    continue
                 out[vid] = f"{(meta or {}).get('title') or ''}\n{doc or ''}"
         return out
 
