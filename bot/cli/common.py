@@ -100,7 +100,7 @@ class RateColumn(ProgressColumn):
 
 
 @contextmanager
-def progress_bars(enabled: bool = True) -> Iterator[Any]:
+def progress_bars(enabled: bool = True, console: Console | None = None) -> Iterator[Any]:
     """A progress(phase, done, total) callback drawing one rich bar per phase on stderr."""
     if not enabled:
         yield None
@@ -111,7 +111,7 @@ def progress_bars(enabled: bool = True) -> Iterator[Any]:
         MofNCompleteColumn(),
         RateColumn(),
         TimeElapsedColumn(),
-        console=err,
+        console=console or err,
         transient=False,
     ) as bars:
         tasks: dict[str, TaskID] = {}
