@@ -593,3 +593,60 @@ def test_a_missing_tenant_or_database_is_named(tmp_path: Path, chroma_server, wh
     reader = RemoteStore(tmp_path, chroma_server.target(**{where: "nope"}))
     with pytest.raises(KabarError, match=f"{message}.*KABAR_CHROMA_{where.upper()}=nope"):
         reader.require_nonempty()
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from conftest import FakeEmbedder
+from index.chroma import ChromaTarget
+from index.ingest import index_paths
+from index.store import Store
+from index.types import ChunkParams
+
+class Slow(FakeEmbedder):
+    def embed_passages(self, texts):
+        time.sleep(0.2)
+        return super().embed_passages(texts)
+
+target = ChromaTarget(sys.argv[3], collection=sys.argv[4])
+store = Store(Path(sys.argv[2]), Slow.name, Slow.dim, ChunkParams(), target=target)
+index_paths([Path(sys.argv[1])], store, Slow(), batch_chunks=8)
+"""
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_writer_process_converges(tmp_path: Path, chroma_server) -> None:
+    import signal
+    import sqlite3
+
+    corpus, home = tmp_path / "corpus", tmp_path / "home"
+    make_corpus(corpus, 30)
+    target = chroma_server.target()
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(corpus), str(home), target.url, target.collection], env=env
+    )
+    registry = target.local_root(home) / "kabar.sqlite"
+    deadline = time.monotonic() + 120
+    committed = 0
+    while committed < 24:  # three batches registered: kill it in the middle of the run
+        assert proc.poll() is None and time.monotonic() < deadline, "the writer ended or stalled"
+        if registry.exists():
+            try:
+                con = sqlite3.connect(f"file:{registry}?mode=ro", uri=True, timeout=5)
+                committed = con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+                con.close()
+            except sqlite3.OperationalError:
+                pass
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    store = Store(home, FakeEmbedder.name, FakeEmbedder.dim, ChunkParams(), target=target)
+    report = index_paths([corpus], store, FakeEmbedder())
+    assert report.unchanged >= 6 and report.unchanged + report.added == 30
+    snap = snapshot(store)
+    assert_consistent(snap)
+    assert snap == clean_build(corpus, tmp_path, FakeEmbedder())
