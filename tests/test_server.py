@@ -77,6 +77,7 @@ def test_a_reader_answers_from_the_collection_exactly_as_an_embedded_index(
     }
 
 
+@pytest.mark.slow
 def test_a_writer_on_a_fresh_machine_rebuilds_its_registry_from_the_server(
     tmp_path: Path, chroma_server
 ) -> None:
@@ -510,6 +511,7 @@ def test_the_shipped_nginx_proxy_checks_the_token(tmp_path: Path, chroma_server)
         proc.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_rebuild_registry_on_demand_and_rebuild_from_scratch(tmp_path: Path, chroma_server) -> None:
     from click.testing import CliRunner
 
