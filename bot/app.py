@@ -16,6 +16,7 @@ from bot.answer.verify import Verifier, VerifyParams
 from bot.settings import AnswerSettings, Settings
 from index.embed import Embedder, is_bundled, load_embedder
 from index.indexer import Indexer
+from index.remote import RemoteStore
 from index.search import Searcher
 from index.store import Store
 from index.types import ChunkParams
@@ -55,6 +56,8 @@ def embedder_for(settings: Settings, progress: Progress | None = None) -> Embedd
         query_prefix=s.query_prefix,
         passage_prefix=s.passage_prefix,
         progress=progress,
+        device=s.device,
+        batch_size=s.embed_batch,
     )
     configure_llama_index(embedder)
     return embedder
@@ -80,7 +83,11 @@ def indexer_for(settings: Settings, data_dir: Path, embedder: Embedder | None) -
     """The Indexer of a data dir with the configured chunking and batch size."""
     s = settings.index
     return Indexer(
-        data_dir, embedder, ChunkParams(s.chunk_tokens, s.chunk_overlap), batch_chunks=s.index_batch
+        data_dir,
+        embedder,
+        ChunkParams(s.chunk_tokens, s.chunk_overlap),
+        batch_chunks=s.index_batch,
+        target=settings.chroma.target(),
     )
 
 
@@ -110,7 +117,7 @@ class Kabar:
     settings: Settings
     data_dir: Path
     embedder: Embedder
-    store: Store
+    store: Store | RemoteStore  # RemoteStore in server mode (KABAR_CHROMA_URL)
     engine: Engine
     llm: LLM | None = None
 
@@ -129,7 +136,14 @@ def build(settings: Settings, data_dir: Path | None = None, progress: Progress |
     """Load the answering embedder and open the index: what `kabar ask`, `chat` and the bot run on."""
     data = settings.data_dir(data_dir)
     embedder = answer_embedder_for(settings, progress)
-    store = Store(data, embedder.name, embedder.dim)
+    target = settings.chroma.target()
+    store: Store | RemoteStore
+    if target is not None:  # a reader needs only the URL: no registry, keywords cached locally
+        store = RemoteStore(
+            data, target, embedder.name, embedder.dim, sync_seconds=settings.chroma.sync_seconds
+        )
+    else:
+        store = Store(data, embedder.name, embedder.dim)
     llm = make_llm(settings.llm)  # None unless KABAR_LLM selects one
     engine = engine_for(Searcher(store, embedder), llm, settings.answer)
     return Kabar(settings, data, embedder, store, engine, llm)

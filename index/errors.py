@@ -32,3 +32,7 @@ class IndexLockedError(KabarError):
 
 class IndexIdentityError(ModelMismatchError):
     """The index was built with other settings that shape it (chunking): mixing them is refused."""
+
+
+class IndexUnavailable(KabarError):
+    """The Chroma server holding the index cannot be reached right now (down, restarting, refusing us)."""

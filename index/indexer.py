@@ -2,6 +2,8 @@
 
 Every change holds the data dir's writer lock and opens the store with the index's identity (model,
 dimension, chunking), so a second writer gets a clear error and a changed setting is never mixed in.
+With a `target` (server mode) the lock and registry are this machine's, kept per collection; the vectors
+are the server's.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from index.chroma import ChromaTarget, guard
 from index.embed import Embedder
 from index.errors import KabarError
 from index.ingest import IndexReport, Progress, index_paths, remove_paths
@@ -98,30 +101,46 @@ class Indexer:
         chunking: ChunkParams | None = None,
         *,
         batch_chunks: int = 256,
+        target: ChromaTarget | None = None,
     ):
-        self.layout = DataDir(data_dir)
+        self.target = target
+        self.home = data_dir
+        self.layout = DataDir(target.local_root(data_dir) if target else data_dir)
         self.embedder = embedder
         self.chunking = chunking or ChunkParams()
         self.batch_chunks = batch_chunks
 
     @property
     def data_dir(self) -> Path:
-        """The data directory."""
+        """The data directory (in server mode: this machine's folder for the collection)."""
         return self.layout.root
 
     def exists(self) -> bool:
-        """Whether anything was ever indexed here."""
-        return self.layout.exists()
+        """Whether anything was ever indexed here (in server mode: the server decides, so assume so)."""
+        return self.target is not None or self.layout.exists()
 
     @contextmanager
-    def writer(self, *, rebuild: bool = False) -> Iterator[IndexWriter]:
-        """The index, opened for writing under the writer lock; `rebuild` wipes it first."""
+    def writer(self, *, rebuild: bool = False, rebuild_registry: bool = False) -> Iterator[IndexWriter]:
+        """The index, opened for writing under the writer lock; `rebuild` wipes it first (in server mode the
+        collection too), `rebuild_registry` recovers the registry from the server collection."""
         with writer_lock(self.data_dir):
             if rebuild:
                 self.layout.wipe()
+                if self.target is not None:
+                    _drop_collection(self.target)
             e = self.embedder
-            store = Store(self.data_dir, e.name if e else None, e.dim if e else 0, chunking=self.chunking)
+            store = Store(
+                self.home,
+                e.name if e else None,
+                e.dim if e else 0,
+                chunking=self.chunking,
+                target=self.target,
+            )
             try:
+                if rebuild_registry and self.target is not None:
+                    from index.collection import rebuild_registry as recover
+
+                    recover(store)
                 yield IndexWriter(store, e, self.chunking, self.batch_chunks)
             finally:
                 store.close()
@@ -132,10 +151,11 @@ class Indexer:
         *,
         prune: bool = False,
         rebuild: bool = False,
+        rebuild_registry: bool = False,
         progress: Progress | None = None,
     ) -> tuple[IndexReport, dict[str, Any]]:
         """One locked indexing run over `paths`; (what it did, stats after)."""
-        with self.writer(rebuild=rebuild) as w:
+        with self.writer(rebuild=rebuild, rebuild_registry=rebuild_registry) as w:
             return w.sync(paths, prune=prune, progress=progress), w.stats()
 
     def remove(self, targets: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
@@ -145,6 +165,15 @@ class Indexer:
 
     def stats(self, configured_model: str | None = None) -> dict[str, Any]:
         """Counts and provenance; an index never written reads as empty (nothing is created)."""
+        if self.target is not None:  # what the server holds, as its last writer recorded it
+            from index.remote import RemoteStore
+
+            remote = RemoteStore(self.home, self.target)
+            info = remote.stats()
+            info["embed_model"] = info["embed_model"] or (
+                self.embedder.name if self.embedder else configured_model
+            )
+            return info
         if not self.exists():
             return {
                 "articles": 0,
@@ -158,3 +187,15 @@ class Indexer:
             return store.stats()
         finally:
             store.close()
+
+
+def _drop_collection(target: ChromaTarget) -> None:
+    """Delete a server collection (for a rebuild); a missing one is fine."""
+    from chromadb.errors import NotFoundError
+
+    client = target.client()
+    try:
+        with guard(target):
+            client.delete_collection(target.collection)
+    except NotFoundError:
+        pass

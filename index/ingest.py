@@ -167,7 +167,7 @@ def index_paths(
     report.moved = len(moves)
     _write(list(work.values()), store, embedder, chunking, report, tick, batch_chunks)
 
-    if store.keyword_stale() or not KeywordIndex.exists(DataDir(store.data_dir).keyword):
+    if store.keyword_stale() or not (store.remote or KeywordIndex.exists(DataDir(store.data_dir).keyword)):
         tick("keywords", 0, 1)
         sync_keywords(store)
         tick("keywords", 1, 1)
@@ -198,10 +198,15 @@ def sync_keywords(store: Store) -> int:
     """Bring the keyword index in line with the registry (index new chunks, drop gone ones); its version.
 
     Works from the difference, not from what the run meant to do, so it also catches up after a run
-    that was killed between writing the registry and the keyword index.
+    that was killed between writing the registry and the keyword index. In server mode readers keep
+    their own keyword caches: the run's end is published instead (the collection's generation moves).
     """
-    root = DataDir(store.data_dir).keyword
     registry_version = store.registry_version()
+    if store.remote:
+        store.publish()
+        store.mark_indexed(0, registry_version)
+        return 0
+    root = DataDir(store.data_dir).keyword
     keywords, version = KeywordIndex.load(root)
     wanted, have = store.keyword_keys(), keywords.keys()
     added, removed = sorted(wanted - have), have - wanted

@@ -11,7 +11,7 @@ import numpy as np
 from index.embed import Embedder
 from index.keyword import KeywordIndex
 from index.lang import detect_language
-from index.layout import DataDir
+from index.remote import RemoteStore
 from index.store import Store
 from index.types import Passage
 
@@ -42,36 +42,27 @@ class SearchResult:
 
 
 class Searcher:
-    """Answers `search(query)` over one store; picks up a newer keyword index when a re-index finishes."""
+    """Answers `search(query)` over one store; picks up a newer keyword index when a re-index finishes.
 
-    def __init__(self, store: Store, embedder: Embedder, params: SearchParams | None = None):
+    The store is a `Store` (embedded: the writer's keyword versions in the data dir) or a `RemoteStore`
+    (server: a local keyword cache synced from the collection); both give the same reads.
+    """
+
+    def __init__(self, store: Store | RemoteStore, embedder: Embedder, params: SearchParams | None = None):
         self.store = store
         self.embedder = embedder
         self.params = params or SearchParams()
-        self._kw_root = DataDir(store.data_dir).keyword
-        self._keyword: KeywordIndex | None = None
-        self._kw_version: int | None = None
+        self._keywords = store.keyword_source()
 
     @property
     def keyword(self) -> KeywordIndex:
         """The current keyword index, reloaded if a writer published a new version."""
         self.refresh()
-        assert self._keyword is not None
-        return self._keyword
+        return self._keywords.index
 
     def refresh(self) -> bool:
         """Pick up a finished re-index (a new keyword version): reload keywords, reopen the vectors."""
-        version = KeywordIndex.current_version(self._kw_root)
-        if self._keyword is not None and version == self._kw_version:
-            return False
-        if self._keyword is not None:
-            # another process may have written the vectors: Chroma only sees them when reopened
-            self.store.refresh()
-        try:  # segments already loaded are immutable: only the new ones are read
-            self._keyword, self._kw_version = KeywordIndex.load(self._kw_root, reuse=self._keyword)
-        except FileNotFoundError:  # two newer versions were published while loading: take the newest
-            self._keyword, self._kw_version = KeywordIndex.load(self._kw_root, reuse=self._keyword)
-        return True
+        return bool(self._keywords.refresh())
 
     def search(self, query: str, top_k: int = 5, query_vector: np.ndarray | None = None) -> SearchResult:
         """The top_k passages for a query, best first."""
@@ -82,7 +73,7 @@ class Searcher:
         self.refresh()
         dense = self.store.dense_search(qv, p.depth)
         t2 = time.perf_counter()
-        keyword = self.keyword.search(query, p.depth)
+        keyword = self._keywords.index.search(query, p.depth)  # refreshed above
         t3 = time.perf_counter()
         fused = fuse(dense, keyword, p.weight(query))[:top_k]
         passages = self.store.passages(fused)

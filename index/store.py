@@ -1,10 +1,13 @@
-"""Persistent store: Chroma vectors (written via llama-index) and a SQLite registry of articles and chunks."""
+"""Persistent store: Chroma vectors (written via llama-index) and a SQLite registry of articles and chunks.
+
+The vectors live in the data dir (embedded Chroma) or in a collection on a Chroma server (`ChromaTarget`);
+either way the registry is this writer's own SQLite file (docs/deploy.md: where things live).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -13,17 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from index import sentvec
+from index import chroma, sentvec
+from index.chroma import COLLECTION, HNSW, ChromaTarget, Guarded, guard, quiet_chroma
 from index.errors import IndexEmptyError, IndexIdentityError, ModelMismatchError
 from index.layout import DataDir
 from index.types import Article, Chunk, ChunkParams, ChunkVectors, Passage, content_hash
 
 log = logging.getLogger(__name__)
 
-COLLECTION = "kabar_chunks"
-# Exact-enough HNSW: Chroma's defaults (ef_search 100, M 16) lose ~2 points of recall against brute force
-# even at a few thousand chunks; a wider search costs well under a millisecond at our sizes.
-HNSW: dict[str, Any] = {"space": "cosine", "ef_construction": 200, "max_neighbors": 32, "ef_search": 256}
+__all__ = ["COLLECTION", "HNSW", "Store", "chunk_of", "quiet_chroma", "vector_id"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -52,14 +53,6 @@ _VECTOR_BATCH = 1000
 _ARTICLE_FIELDS = ("title", "publisher", "source", "date", "url", "path")
 
 
-def quiet_chroma() -> Any:
-    """Chroma client settings with telemetry off (it would phone home otherwise)."""
-    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-    from chromadb.config import Settings as ChromaSettings
-
-    return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
-
-
 class Store:
     """One Kabar index in a data directory; `open` checks it was built with the same embedding model.
 
@@ -67,6 +60,11 @@ class Store:
     changes in one SQLite transaction, then replaced vectors are deleted. Vector ids carry the hash of the
     text they embed (`chunk_id#hash`), so a vector is never overwritten with another text's; whatever a crash
     leaves in Chroma that the registry does not name is an orphan that `reconcile` drops.
+
+    With a `target` (a server collection) the registry lives in `target.local_root(data_dir)`, and every
+    record also carries what a reader needs without it (chunk id, sentence spans, hashes); a writer whose
+    registry does not describe that collection (a fresh machine, a recreated collection) rebuilds it from
+    the server first (`index.collection`).
     """
 
     def __init__(
@@ -75,24 +73,35 @@ class Store:
         embed_model: str | None = None,
         dim: int = 0,
         chunking: ChunkParams | None = None,
+        target: ChromaTarget | None = None,
     ):
-        self.data_dir = data_dir
-        self.layout = DataDir(data_dir)
+        self.target = target
+        self.home = data_dir  # the data dir given (in server mode the registry is in a folder below it)
+        self.data_dir = target.local_root(data_dir) if target else data_dir
+        self.where = target.label if target else str(data_dir)  # what messages name
+        self.layout = DataDir(self.data_dir)
         self.embed_model: str = embed_model or ""
         self.dim = dim
         self.chunking = chunking  # given by writers: what they will cut articles with
-        data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.layout.registry, timeout=30, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(_SCHEMA)
         self._migrate()
+        self._client: Any = None
+        self._collection: Any = None
+        self._vector_store: Any = None
+        if target is not None:  # the registry must describe this collection
+            self._attach()
         if not embed_model:  # a reader that only looks (stats): take the index as it is
             self.embed_model = self.meta("embed_model") or ""
             self.dim = int(self.meta("dim") or 0)
         self._check_identity()
-        self._client: Any = None
-        self._collection: Any = None
-        self._vector_store: Any = None
+
+    @property
+    def remote(self) -> bool:
+        """Whether the vectors are on a Chroma server."""
+        return self.target is not None
 
     def _migrate(self) -> None:
         with self.db:
@@ -110,7 +119,7 @@ class Store:
         if built_with is not None and self.embed_model:
             if built_with != self.embed_model or self.meta("dim") != str(self.dim):
                 raise ModelMismatchError(
-                    f"The index in {self.data_dir} was built with the embedding model '{built_with}', "
+                    f"The index in {self.where} was built with the embedding model '{built_with}', "
                     f"but '{self.embed_model}' is configured. Mixing models gives meaningless results: "
                     f"set KABAR_EMBED_MODEL={built_with}, or re-index from scratch with "
                     "`kabar index --rebuild`."
@@ -126,7 +135,7 @@ class Store:
                 if now != then
             ]
             raise IndexIdentityError(
-                f"The index in {self.data_dir} was chunked differently: {', '.join(changed)}. Adding "
+                f"The index in {self.where} was chunked differently: {', '.join(changed)}. Adding "
                 "articles now would mix two chunkings: set the setting back, or re-index from scratch "
                 "with `kabar index --rebuild`."
             )
@@ -165,21 +174,43 @@ class Store:
     def collection(self) -> Any:
         """The Chroma collection of chunk vectors (opened lazily)."""
         if self._collection is None:
-            import chromadb
+            if self.target is not None:
+                client = self.target.client()
+                name = self.target.collection
+            else:
+                import chromadb
 
-            self._client = chromadb.PersistentClient(path=str(self.layout.chroma), settings=quiet_chroma())
+                client = chromadb.PersistentClient(path=str(self.layout.chroma), settings=quiet_chroma())
+                name = COLLECTION
             # embedding_function=None: we embed ourselves; Chroma's default would download an ONNX model.
-            self._collection = self._client.get_or_create_collection(
-                COLLECTION,
-                configuration={"hnsw": HNSW},  # type: ignore[arg-type]
-                embedding_function=None,
-            )
+            with guard(self.target):
+                collection = client.get_or_create_collection(
+                    name,
+                    configuration={"hnsw": HNSW},  # type: ignore[arg-type]
+                    embedding_function=None,
+                )
+            self._client = client
+            self._collection = Guarded(collection, self.target) if self.target else collection
         return self._collection
 
     def max_batch_size(self) -> int:
         """The most records Chroma takes in one call."""
         _ = self.collection  # opening it opens the client
-        return int(self._client.get_max_batch_size())
+        with guard(self.target):
+            return int(self._client.get_max_batch_size())
+
+    def _attach(self) -> None:
+        """Server mode: check the collection's identity, claim a new one, adopt its registry."""
+        from index.collection import attach
+
+        attach(self)
+
+    def publish(self) -> None:
+        """Server mode: bump the collection's generation (readers re-sync) and record its counts."""
+        if self.target is not None:
+            from index.collection import publish
+
+            publish(self)
 
     def refresh(self) -> None:
         """Reopen the vector store, to see what another process wrote.
@@ -188,20 +219,21 @@ class Store:
         other processes' additions. Closing our client releases the system; when no other client of this
         process uses it (a writer here would, and sees its own writes), the next use loads it afresh.
         """
+        if self.target is not None:
+            return  # a server sees every client's writes
         if self._client is not None:
             self._client.close()
         self._client = self._collection = self._vector_store = None
 
     def dense_search(self, query_vec: np.ndarray, k: int) -> list[tuple[str, float]]:
         """Top-k (chunk_id, cosine similarity), straight from the collection (no llama-index on reads)."""
-        count = self.collection.count()
-        if count == 0 or k <= 0:
-            return []
-        res = self.collection.query(
-            query_embeddings=[query_vec.tolist()], n_results=min(k, count), include=["distances"]
-        )
-        ids, distances = res["ids"][0], res["distances"][0]
-        return [(chunk_of(i), 1.0 - float(d)) for i, d in zip(ids, distances, strict=True)]  # 1 - cos
+        return [(chunk_of(i), s) for i, s in chroma.dense_search(self.collection, query_vec, k)]
+
+    def keyword_source(self) -> Any:
+        """The keyword index readers of this data dir search (the writer keeps it beside the registry)."""
+        from index.keyword_sync import LocalKeywords
+
+        return LocalKeywords(self.layout.keyword, on_change=self.refresh)
 
     def vectors(self, chunk_ids: Sequence[str]) -> dict[str, ChunkVectors]:
         """Stored vectors of some chunks and of their sentences (answers never re-embed what was indexed)."""
@@ -259,15 +291,31 @@ class Store:
         replaced = sorted({a.article_id for a, _, _ in items} | set(remove))
         old = {r[0] for r in self._select("SELECT vector_id FROM chunks WHERE article_id IN ({})", replaced)}
         rows, nodes, packed = [], [], []
+        written = self.registry_version() + 1  # the registry version this write commits as
         for article, chunks, vectors in items:
             for i, c in enumerate(chunks):
                 text_hash = content_hash(c.embed_text)
                 vid = vector_id(c.chunk_id, text_hash)
                 rows.append((c.chunk_id, article.article_id, c.chunk_no, c.text, text_hash, _spans(c), vid))
-                if vid in old:
-                    continue  # the same chunk with the same text is stored already
+                extra: dict[str, Any] = {}
+                if self.target is not None:  # what a reader (or a rebuilt registry) needs from the record
+                    extra = _node_meta(article, c) | {
+                        "chunk_id": c.chunk_id,
+                        "spans": rows[-1][5],
+                        "text_hash": text_hash,
+                        "content_hash": article.content_hash,
+                        "n_chunks": len(chunks),
+                        "origin": origins.get(article.article_id, article.path) or "",
+                        "written": written,
+                    }
+                if vid in old:  # the same chunk with the same text is stored already
+                    if extra:  # its article changed around it: the record describes the new version
+                        packed.append((vid, extra))
+                    continue
                 if c.chunk_id in sentence_vectors:
-                    packed.append((vid, sentvec.pack(sentence_vectors[c.chunk_id])))
+                    extra[sentvec.KEY] = sentvec.pack(sentence_vectors[c.chunk_id])
+                if extra:
+                    packed.append((vid, extra))
                 nodes.append(
                     TextNode(
                         id_=vid,
@@ -289,7 +337,7 @@ class Store:
             # Attached after llama-index's add, which would also copy them into each node's JSON.
             for i in range(0, len(packed), _VECTOR_BATCH):
                 ids, values = zip(*packed[i : i + _VECTOR_BATCH], strict=True)
-                self.collection.update(ids=list(ids), metadatas=[{sentvec.KEY: p} for p in values])
+                self.collection.update(ids=list(ids), metadatas=list(values))
         with self.db:
             if self.meta("embed_model") is None:
                 self.set_meta("embed_model", self.embed_model)
@@ -342,6 +390,17 @@ class Store:
                     "UPDATE articles SET origin = ?, path = ?, raw_hash = ? WHERE article_id = ?",
                     [(origin, path, raw, aid) for aid, origin, path, raw in moves],
                 )
+            if self.target is not None:  # readers cite the path from the record
+                where = {aid: (origin, path) for aid, origin, path, _ in moves}
+                rows = self._select(
+                    "SELECT vector_id, article_id FROM chunks WHERE article_id IN ({})", list(where)
+                )
+                for i in range(0, len(rows), _VECTOR_BATCH):
+                    part = rows[i : i + _VECTOR_BATCH]
+                    self.collection.update(
+                        ids=[v for v, _ in part],
+                        metadatas=[{"origin": where[a][0], "path": where[a][1] or ""} for _, a in part],
+                    )
 
     def find(self, target: str) -> list[str]:
         """Ids of the articles named by an article id, a file path or `path#doc_id`."""
@@ -463,19 +522,20 @@ class Store:
             "articles": articles,
             "chunks": chunks,
             "embed_model": self.meta("embed_model") or self.embed_model,
-            "data_dir": str(self.data_dir),
+            "data_dir": self.where,
             "last_indexed": self.meta("last_indexed"),
         }
 
     def require_nonempty(self) -> None:
         """Raise a clear error when nothing is indexed yet."""
         if self.db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is None:
-            raise IndexEmptyError(f"Nothing is indexed in {self.data_dir} yet: run `kabar index` first.")
+            raise IndexEmptyError(f"Nothing is indexed in {self.where} yet: run `kabar index` first.")
 
     def close(self) -> None:
         """Close the registry connection and release Chroma."""
         if self._client is not None:
-            self._client.close()
+            if self.target is None:
+                self._client.close()
             self._client = self._collection = self._vector_store = None
         self.db.close()
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from index.errors import IndexLockedError
+from index.errors import IndexLockedError, IndexUnavailable
 from index.ingest import IndexReport
 
 log = logging.getLogger(__name__)
@@ -28,8 +28,9 @@ def describe(report: IndexReport) -> str:
 class CorpusWatcher:
     """Runs `sync` at start, then again `debounce` seconds after the last change under `paths`.
 
-    A run that finds the index locked by another writer is retried after `retry` seconds; a run that fails
-    is logged and retried on the next change, so one bad file or a busy index never stops the watcher.
+    A run that finds the index locked by another writer (or its Chroma server away) is retried after
+    `retry` seconds; a run that fails is logged and retried on the next change, so one bad file or a busy
+    index never stops the watcher.
     """
 
     def __init__(
@@ -41,7 +42,7 @@ class CorpusWatcher:
         retry: float = 5.0,
         ignore: Sequence[Path] = (),
         on_report: Callable[[IndexReport], None] | None = None,
-        busy: tuple[type[Exception], ...] = (IndexLockedError,),
+        busy: tuple[type[Exception], ...] = (IndexLockedError, IndexUnavailable),
     ):
         self.paths = [Path(p).resolve() for p in paths]
         self.sync = sync

@@ -106,6 +106,59 @@ def corpus(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory):
+    """One real `chroma run` for the session, on a free loopback port; each test uses its own collection."""
+    from chroma_server import ChromaServer
+
+    server = ChromaServer(tmp_path_factory.mktemp("chroma") / "db").start()
+    yield server
+    server.stop()
+
+
+class StoreMode:
+    """Where a test's index keeps its vectors: embedded Chroma in the data dir, or the session's server.
+
+    An index is named by its data dir: every store opened on one path shares that path's collection.
+    """
+
+    def __init__(self, name: str, server: Any = None):
+        self.name = name
+        self.server = server
+        self._targets: dict[Path, Any] = {}
+
+    def target(self, path: Path) -> Any:
+        """The server collection of the index at `path` (None: embedded)."""
+        if self.server is None:
+            return None
+        return self._targets.setdefault(path.resolve(), self.server.target())
+
+    def store(self, path: Path, embed_model: str | None = None, dim: int = 0, **kwargs: Any) -> Any:
+        """A writer's Store of the index at `path`."""
+        from index.store import Store
+
+        return Store(path, embed_model, dim, target=self.target(path), **kwargs)
+
+    def reader(self, path: Path, embed_model: str = "", dim: int = 0) -> Any:
+        """What a reader answers from: a Store of the data dir, or a RemoteStore of the collection."""
+        from index.remote import RemoteStore
+        from index.store import Store
+
+        if self.server is None:
+            return Store(path)
+        return RemoteStore(path, self.target(path), embed_model, dim, sync_seconds=0)
+
+
+@pytest.fixture(params=["embedded", pytest.param("server", marks=[pytest.mark.server, pytest.mark.slow])])
+def store_mode(request: pytest.FixtureRequest) -> StoreMode:
+    """Each test using it runs against the embedded store and against a real Chroma server (the server runs
+    are in the slow tier: HTTP round trips add a second or two to each; tests/test_server.py keeps fast
+    server tests in the fast tier)."""
+    if request.param == "embedded":
+        return StoreMode("embedded")
+    return StoreMode("server", request.getfixturevalue("chroma_server"))
+
+
+@pytest.fixture(scope="session")
 def e5_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cache dir holding the bundled model, rebuilt once per test session."""
     from index.e5model import ensure_e5_model

@@ -60,7 +60,14 @@ def snapshot(store: Store) -> dict:
     articles = sorted(store.db.execute("SELECT article_id, content_hash, n_chunks FROM articles"))
     chunks = sorted(store.db.execute("SELECT chunk_id, text_hash, vector_id FROM chunks"))
     vector_ids = store.collection.get(include=[])["ids"]
-    keyword, _ = KeywordIndex.load(DataDir(store.data_dir).keyword)
+    if store.remote:  # server mode: what a reader's keyword cache, synced from the collection, holds
+        from index.remote import RemoteStore
+
+        source = RemoteStore(store.home, store.target, sync_seconds=0).keyword_source()
+        source.refresh()
+        keyword = source.index
+    else:
+        keyword, _ = KeywordIndex.load(DataDir(store.data_dir).keyword)
     return {
         "articles": articles,
         "chunks": chunks,

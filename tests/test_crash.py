@@ -36,10 +36,10 @@ class DyingEmbedder(FakeEmbedder):
 
 
 @pytest.mark.parametrize("die_at", [1, 2, 5])
-def test_rerun_after_a_killed_run_matches_a_clean_build(tmp_path: Path, die_at: int) -> None:
+def test_rerun_after_a_killed_run_matches_a_clean_build(tmp_path: Path, die_at: int, store_mode) -> None:
     corpus = tmp_path / "corpus"
     make_corpus(corpus, 12)
-    store = Store(tmp_path / "data", FakeEmbedder.name, FakeEmbedder.dim)
+    store = store_mode.store(tmp_path / "data", FakeEmbedder.name, FakeEmbedder.dim)
     with pytest.raises(KeyboardInterrupt):
         index_paths([corpus], store, DyingEmbedder(die_at), batch_chunks=8)
     assert store.meta("dirty") == ("1" if die_at > 1 else None)  # set by the first vector write
@@ -54,11 +54,11 @@ def test_rerun_after_a_killed_run_matches_a_clean_build(tmp_path: Path, die_at: 
     assert store.meta("dirty") is None
 
 
-def test_orphan_vectors_of_a_killed_batch_are_dropped(tmp_path: Path) -> None:
+def test_orphan_vectors_of_a_killed_batch_are_dropped(tmp_path: Path, store_mode) -> None:
     corpus = tmp_path / "corpus"
     make_corpus(corpus, 3)
     embedder = FakeEmbedder()
-    store = Store(tmp_path / "data", embedder.name, embedder.dim)
+    store = store_mode.store(tmp_path / "data", embedder.name, embedder.dim)
     index_paths([corpus], store, embedder)
     # a kill between the vector write and the registry transaction: vectors nobody registered
     store.collection.add(ids=["ghost:0#0", "ghost:1#0"], embeddings=np.ones((2, 64)).tolist())

@@ -44,10 +44,12 @@ def test_pack_round_trip_keeps_cosines() -> None:
         sentvec.unpack(sentvec.pack(rows)[:-8], 384)
 
 
-def test_written_edited_moved_and_removed_with_their_chunks(tmp_path: Path, fake_embedder) -> None:
+def test_written_edited_moved_and_removed_with_their_chunks(
+    tmp_path: Path, fake_embedder, store_mode
+) -> None:
     corpus = tmp_path / "corpus"
     paths = make_corpus(corpus, 3)
-    store = Store(tmp_path / "data", fake_embedder.name, fake_embedder.dim)
+    store = store_mode.store(tmp_path / "data", fake_embedder.name, fake_embedder.dim)
     report = index_paths([corpus], store, fake_embedder)
     first = stored_sentences(store)
     assert report.sentences_embedded == len({t for call in fake_embedder.calls for t in call}) - len(first)
@@ -78,10 +80,10 @@ def test_written_edited_moved_and_removed_with_their_chunks(tmp_path: Path, fake
     store.close()
 
 
-def test_a_killed_run_and_its_rerun_store_what_a_clean_build_stores(tmp_path: Path) -> None:
+def test_a_killed_run_and_its_rerun_store_what_a_clean_build_stores(tmp_path: Path, store_mode) -> None:
     corpus = tmp_path / "corpus"
     make_corpus(corpus, 12)
-    store = Store(tmp_path / "data", FakeEmbedder.name, FakeEmbedder.dim)
+    store = store_mode.store(tmp_path / "data", FakeEmbedder.name, FakeEmbedder.dim)
     with pytest.raises(KeyboardInterrupt):
         index_paths([corpus], store, DyingEmbedder(3), batch_chunks=8)
     index_paths([corpus], store, FakeEmbedder())
@@ -91,12 +93,13 @@ def test_a_killed_run_and_its_rerun_store_what_a_clean_build_stores(tmp_path: Pa
     assert got.keys() == want.keys() and all(np.array_equal(got[c], want[c]) for c in want)
 
 
-def test_answers_embed_no_sentence(tmp_path: Path) -> None:
+def test_answers_embed_no_sentence(tmp_path: Path, store_mode) -> None:
     """With the vectors stored, scoring a question's sentences embeds nothing but the question."""
-    store = Store(tmp_path, FakeEmbedder.name, FakeEmbedder.dim)
+    store = store_mode.store(tmp_path, FakeEmbedder.name, FakeEmbedder.dim)
     index_paths([SEED], store, FakeEmbedder())
     embedder = FakeEmbedder()
-    result = Searcher(store, embedder).search("Siapa duta besar Rusia untuk Korea Selatan?", 5)
+    reader = store_mode.reader(tmp_path, FakeEmbedder.name, FakeEmbedder.dim)  # a server reader: from records
+    result = Searcher(reader, embedder).search("Siapa duta besar Rusia untuk Korea Selatan?", 5)
     cands = SentenceScorer(embedder).score("Siapa duta besar Rusia?", result.query_vector, result.passages)
     assert cands and embedder.calls == []
     # an index without them (built before they were stored) still answers: its sentences are embedded

@@ -33,8 +33,10 @@ def _vector_ids(store: Store) -> list[str]:
     return sorted(chunk_of(i) for i in store.collection.get(include=[])["ids"])
 
 
-def test_add_replace_remove_keeps_vectors_and_registry_in_step(tmp_path: Path, fake_embedder) -> None:
-    store = Store(tmp_path, fake_embedder.name, fake_embedder.dim)
+def test_add_replace_remove_keeps_vectors_and_registry_in_step(
+    tmp_path: Path, fake_embedder, store_mode
+) -> None:
+    store = store_mode.store(tmp_path, fake_embedder.name, fake_embedder.dim)
     _add(store, fake_embedder, "a", ["Satu dua.", "Tiga empat.", "Lima enam."])
     _add(store, fake_embedder, "b", ["Tujuh delapan."])
     assert _vector_ids(store) == ["a:0", "a:1", "a:2", "b:0"]
@@ -50,8 +52,10 @@ def test_add_replace_remove_keeps_vectors_and_registry_in_step(tmp_path: Path, f
     assert store.article_hashes().keys() == {"b"}
 
 
-def test_dense_search_returns_cosines_and_passages_carry_metadata(tmp_path: Path, fake_embedder) -> None:
-    store = Store(tmp_path, fake_embedder.name, fake_embedder.dim)
+def test_dense_search_returns_cosines_and_passages_carry_metadata(
+    tmp_path: Path, fake_embedder, store_mode
+) -> None:
+    store = store_mode.store(tmp_path, fake_embedder.name, fake_embedder.dim)
     _add(store, fake_embedder, "a", ["Duta besar Rusia dipanggil.", "Harga beras naik."])
     hits = store.dense_search(fake_embedder.embed_queries(["harga beras naik"])[0], 5)
     assert [cid for cid, _ in hits][0] == "a:1"
@@ -66,8 +70,8 @@ def test_dense_search_returns_cosines_and_passages_carry_metadata(tmp_path: Path
     assert store.passages([("gone:0", 1.0)]) == []
 
 
-def test_reconcile_drops_orphan_vectors(tmp_path: Path, fake_embedder) -> None:
-    store = Store(tmp_path, fake_embedder.name, fake_embedder.dim)
+def test_reconcile_drops_orphan_vectors(tmp_path: Path, fake_embedder, store_mode) -> None:
+    store = store_mode.store(tmp_path, fake_embedder.name, fake_embedder.dim)
     _add(store, fake_embedder, "a", ["Satu dua."])
     # a crash after the vector write but before the registry write leaves vectors nobody knows
     store.db.execute("DELETE FROM chunks WHERE article_id = 'a'")
@@ -76,13 +80,13 @@ def test_reconcile_drops_orphan_vectors(tmp_path: Path, fake_embedder) -> None:
     assert _vector_ids(store) == []
 
 
-def test_refuses_to_mix_embedding_models(tmp_path: Path, fake_embedder) -> None:
-    store = Store(tmp_path, fake_embedder.name, fake_embedder.dim)
+def test_refuses_to_mix_embedding_models(tmp_path: Path, fake_embedder, store_mode) -> None:
+    store = store_mode.store(tmp_path, fake_embedder.name, fake_embedder.dim)
     _add(store, fake_embedder, "a", ["Satu dua."])
     store.close()
     with pytest.raises(ModelMismatchError, match="kabar index --rebuild"):
-        Store(tmp_path, "another-model", fake_embedder.dim)
-    assert Store(tmp_path).stats()["embed_model"] == fake_embedder.name  # a look-only open is fine
+        store_mode.store(tmp_path, "another-model", fake_embedder.dim)
+    assert store_mode.store(tmp_path).stats()["embed_model"] == fake_embedder.name  # a look-only open is fine
 
 
 def test_second_writer_gets_a_clear_error(tmp_path: Path) -> None:
@@ -95,8 +99,8 @@ def test_second_writer_gets_a_clear_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_writes_more_vectors_than_chromas_max_batch(tmp_path: Path, fake_embedder) -> None:
-    store = Store(tmp_path, fake_embedder.name, fake_embedder.dim)
+def test_writes_more_vectors_than_chromas_max_batch(tmp_path: Path, fake_embedder, store_mode) -> None:
+    store = store_mode.store(tmp_path, fake_embedder.name, fake_embedder.dim)
     limit = store.max_batch_size()
     sentences = [f"Kalimat nomor {i} tentang berita." for i in range(limit + 10)]
     article, chunks = _article("big", sentences)

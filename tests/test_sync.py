@@ -26,7 +26,14 @@ from index.store import Store, chunk_of
 
 
 @pytest.fixture
-def store(tmp_path: Path, fake_embedder) -> Store:
+def store(tmp_path: Path, fake_embedder, store_mode) -> Store:
+    """A writer's store, embedded and on a real Chroma server."""
+    return store_mode.store(tmp_path / "data", fake_embedder.name, fake_embedder.dim)
+
+
+@pytest.fixture
+def local_store(tmp_path: Path, fake_embedder) -> Store:
+    """An embedded store: for what only embedded mode has (the writer's keyword segments, old layouts)."""
     return Store(tmp_path / "data", fake_embedder.name, fake_embedder.dim)
 
 
@@ -102,13 +109,15 @@ def test_delete_needs_prune_and_remove_takes_id_or_path(tmp_path: Path, store: S
     snap = snapshot(store)
     assert_consistent(snap)
     assert len(snap["articles"]) == 1 and by_path not in {a for a, _, _ in snap["articles"]}
-    keywords, version = KeywordIndex.load(DataDir(store.data_dir).keyword)
-    assert str(version) == store.meta("keyword_version") and keywords.keys() == store.keyword_keys()
+    if not store.remote:  # the writer's own keyword index (server readers keep theirs: the snapshot above)
+        keywords, version = KeywordIndex.load(DataDir(store.data_dir).keyword)
+        assert str(version) == store.meta("keyword_version") and keywords.keys() == store.keyword_keys()
 
 
 def test_new_articles_are_tokenized_alone_into_a_new_keyword_segment(
-    tmp_path: Path, store: Store, fake_embedder
+    tmp_path: Path, local_store: Store, fake_embedder
 ) -> None:
+    store = local_store
     corpus = tmp_path / "corpus"
     paths = make_corpus(corpus, 12)
     hold = [p.rename(tmp_path / p.name) for p in paths[10:]]
@@ -193,11 +202,13 @@ def test_jsonl_records_sync_one_by_one(tmp_path: Path, store: Store, fake_embedd
     assert snapshot(store) == clean_build(corpus, tmp_path, fake_embedder)
 
 
-def test_searcher_sees_edits_without_a_restart(tmp_path: Path, store: Store, fake_embedder) -> None:
+def test_searcher_sees_edits_without_a_restart(
+    tmp_path: Path, store: Store, fake_embedder, store_mode
+) -> None:
     corpus = tmp_path / "corpus"
     make_corpus(corpus, 2)
     index_paths([corpus], store, fake_embedder)
-    reader = Store(store.data_dir)
+    reader = store_mode.reader(store.home)
     searcher = Searcher(reader, fake_embedder)
     query = "Judul: Kebun binatang\nSeekor zebra dan jerapah lahir."
     assert all("zebra" not in p.text for p in searcher.search(query, 3).passages)
@@ -229,7 +240,7 @@ def test_unchanged_bytes_are_not_parsed_again(tmp_path: Path, store: Store, fake
     assert index_paths([corpus], store, fake_embedder).moved == 0
 
 
-def test_kabar_remove_command(tmp_path: Path, store: Store, fake_embedder, monkeypatch) -> None:
+def test_kabar_remove_command(tmp_path: Path, store: Store, fake_embedder, monkeypatch, store_mode) -> None:
     from click.testing import CliRunner
 
     from bot.cli.main import cli
@@ -238,7 +249,10 @@ def test_kabar_remove_command(tmp_path: Path, store: Store, fake_embedder, monke
     paths = make_corpus(corpus, 3)
     index_paths([corpus], store, fake_embedder)
     (target,) = store.find(str(paths[0]))
-    monkeypatch.setenv("KABAR_HOME", str(store.data_dir))
+    monkeypatch.setenv("KABAR_HOME", str(store.home))
+    if store.target is not None:
+        monkeypatch.setenv("KABAR_CHROMA_URL", store.target.url)
+        monkeypatch.setenv("KABAR_CHROMA_COLLECTION", store.target.collection)
     result = CliRunner().invoke(cli, ["remove", str(paths[0]), "no-such-id"])
     assert result.exit_code == 0, result.output
     assert f"Removed 1 article(s): {target}" in result.output
@@ -248,8 +262,9 @@ def test_kabar_remove_command(tmp_path: Path, store: Store, fake_embedder, monke
 
 
 def test_an_index_from_before_origins_and_hashed_vector_ids_upgrades_in_place(
-    tmp_path: Path, store: Store, fake_embedder
+    tmp_path: Path, local_store: Store, fake_embedder
 ) -> None:
+    store = local_store
     corpus = tmp_path / "corpus"
     paths = make_corpus(corpus, 3)
     index_paths([corpus], store, fake_embedder)

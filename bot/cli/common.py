@@ -10,7 +10,17 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.text import Text
 
 from bot.settings import Settings, SettingsError
 
@@ -77,8 +87,20 @@ def corpus_paths(settings: Settings, paths: tuple[Path, ...]) -> list[Path]:
     return corpus
 
 
+_UNITS = {"embed": "chunks", "load": "articles"}  # phases whose rate is worth showing
+
+
+class RateColumn(ProgressColumn):
+    """Items per second of a phase (chunks/s while embedding: what a GPU changes)."""
+
+    def render(self, task: Task) -> Text:
+        unit = task.fields.get("unit")
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.1f} {unit}/s" if unit and speed else "", style="progress.data.speed")
+
+
 @contextmanager
-def progress_bars(enabled: bool = True) -> Iterator[Any]:
+def progress_bars(enabled: bool = True, console: Console | None = None) -> Iterator[Any]:
     """A progress(phase, done, total) callback drawing one rich bar per phase on stderr."""
     if not enabled:
         yield None
@@ -87,15 +109,18 @@ def progress_bars(enabled: bool = True) -> Iterator[Any]:
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        RateColumn(),
         TimeElapsedColumn(),
-        console=err,
+        console=console or err,
         transient=False,
     ) as bars:
         tasks: dict[str, TaskID] = {}
 
         def update(phase: str, done: int, total: int) -> None:
             if phase not in tasks:
-                tasks[phase] = bars.add_task(_PHASES.get(phase, phase), total=total or None)
+                tasks[phase] = bars.add_task(
+                    _PHASES.get(phase, phase), total=total or None, unit=_UNITS.get(phase)
+                )
             bars.update(tasks[phase], completed=done, total=total or None)
 
         yield update

@@ -103,6 +103,8 @@ def eval_cmd(
     if len({it.source for it in items}) < len(qa_files) + len(ntrex_files):
         raise click.UsageError("two question files share a file name: metrics are reported per file name")
 
+    if settings.chroma.url:  # its index is a scratch one, gold passages and all: never a shared collection
+        raise click.UsageError("kabar eval builds its own index in --data-dir: unset KABAR_CHROMA_URL")
     temp = None if data_dir else Path(tempfile.mkdtemp(prefix="kabar-eval-"))
     show = not as_json and err.is_terminal
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
@@ -80,6 +80,7 @@ class KabarBot(commands.Bot):
         progress_interval: float = 2.0,
         extensions: Sequence[str] = EXTENSIONS,
         tree_cls: type[KabarTree] = KabarTree,
+        **client_options: Any,
     ):
         super().__init__(
             command_prefix=commands.when_mentioned,  # required by commands.Bot; prefix commands are off
@@ -88,6 +89,7 @@ class KabarBot(commands.Bot):
             tree_cls=tree_cls,
             # article text may hold "@everyone" or user ids: nothing the bot sends pings anyone
             allowed_mentions=discord.AllowedMentions.none(),
+            **client_options,
         )
         self.kabar = kabar
         self.settings = settings
@@ -146,6 +148,21 @@ class KabarBot(commands.Bot):
         log.exception("unhandled error in %s", event_method)
 
 
+class ShardedKabarBot(KabarBot, commands.AutoShardedBot):
+    """The same bot over several gateway shards (discord.py's AutoShardedBot), for many servers."""
+
+
+def shard_options(settings: Settings) -> dict[str, Any]:
+    """shard_count and shard_ids for discord.py, from KABAR_DISCORD_SHARD_COUNT/_IDS (empty: unsharded)."""
+    d = settings.discord
+    if d.shard_count is None:
+        return {}
+    return {"shard_count": d.shard_count, **({"shard_ids": list(d.shard_ids)} if d.shard_ids else {})}
+
+
 def build_bot(kabar: Kabar, settings: Settings, **options) -> KabarBot:
     """The bot, ready to `run(token)`; building it connects to nothing."""
+    shards = shard_options(settings)
+    if shards:  # every process of a sharded bot runs its own shards; the index server is shared
+        return ShardedKabarBot(kabar, settings, **options, **shards)
     return KabarBot(kabar, settings, **options)

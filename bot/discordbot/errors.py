@@ -10,7 +10,7 @@ from discord import app_commands
 from bot.discordbot.render import language_of
 from bot.discordbot.texts import text
 from bot.discordbot.worker import IndexBusy
-from index.errors import IndexEmptyError
+from index.errors import IndexEmptyError, IndexUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,9 @@ def user_message(error: BaseException, lang: str) -> tuple[str, bool]:
         return text("index_empty", lang), True
     if isinstance(error, IndexBusy):
         return text("busy", lang), True
+    if isinstance(error, IndexUnavailable):  # the Chroma server is down or restarting: it comes back alone
+        log.warning("index unavailable: %s", error)
+        return text("unavailable", lang), True
     return text("error", lang), False
 
 

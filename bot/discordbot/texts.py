@@ -66,6 +66,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "id": "Pengindeksan lain sedang berjalan; coba lagi setelah selesai.",
         "en": "Another index run is in progress; try again when it has finished.",
     },
+    "unavailable": {
+        "id": "Indeks sedang tidak tersedia, coba lagi sebentar lagi.",
+        "en": "The index is unavailable right now, try again shortly.",
+    },
     "error": {
         "id": "Maaf, terjadi kesalahan. Kesalahannya sudah dicatat; silakan coba lagi nanti.",
         "en": "Sorry, something went wrong. The error has been logged; please try again later.",

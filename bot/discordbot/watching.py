@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.discordbot.worker import IndexBusy, Worker
+from index.errors import IndexUnavailable
 from index.watch import CorpusWatcher
 
 
@@ -19,5 +20,5 @@ def corpus_watcher(worker: Worker, debounce: float = 2.0, retry: float = 5.0) ->
         debounce=debounce,
         retry=retry,
         ignore=[kabar.data_dir],
-        busy=(IndexBusy,),
+        busy=(IndexBusy, IndexUnavailable),  # another writer, or the Chroma server away: retried
     )

@@ -19,6 +19,7 @@ from bot.evaluate.datasets import EvalItem, gold_corpus, read_jsonl, write_jsonl
 from bot.evaluate.metrics import KABAR, QuestionResult, Ranking
 from index.clean import sanitize_id
 from index.search import Searcher, SearchResult
+from index.store import Store
 
 if TYPE_CHECKING:
     from bot.app import Kabar
@@ -55,6 +56,7 @@ class Baselines:
 
         self.searcher = searcher
         self.depth = depth
+        assert isinstance(searcher.store, Store)  # kabar eval runs embedded (eval_cmd refuses server mode)
         index = VectorStoreIndex.from_vector_store(
             searcher.store.vector_store,
             embed_model=LlamaIndexEmbedding(searcher.embedder),
@@ -189,6 +191,7 @@ def prepare_index(
         w.remove(stale)
         write_jsonl(records, gold)
         report = w.sync([gold, *corpora], progress=progress)
+    assert isinstance(kabar.store, Store)  # kabar eval runs embedded (eval_cmd refuses server mode)
     kabar.store.refresh()  # the engine's store sees what the writer's connection wrote
     indexed = kabar.store.article_hashes()
     lost = 0
