@@ -23,6 +23,7 @@ class DataDir:
         self.chroma = root / "chroma"  # Chroma's persistent folder (the vectors)
         self.keyword = root / "keyword"  # the keyword index's versions and segments
         self.lock = root / "write.lock"
+        self.bot_memory = root / "bot-memory.sqlite"  # the Discord bot's conversations and answers
 
     def exists(self) -> bool:
         """Whether an index was ever written here."""

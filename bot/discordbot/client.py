@@ -15,9 +15,10 @@ from bot.app import Kabar
 from bot.discordbot.access import guild_allowed
 from bot.discordbot.delivery import SourcesButton
 from bot.discordbot.errors import Refusal, handle_interaction_error
-from bot.discordbot.memory import AnswerCache, Conversations, Cooldown
+from bot.discordbot.memory import AnswerCache, Conversations, Cooldown, MemoryFile
 from bot.discordbot.worker import Worker
 from bot.settings import Settings
+from index.layout import DataDir
 
 if TYPE_CHECKING:
     from index.watch import CorpusWatcher
@@ -80,6 +81,7 @@ class KabarBot(commands.Bot):
         progress_interval: float = 2.0,
         extensions: Sequence[str] = EXTENSIONS,
         tree_cls: type[KabarTree] = KabarTree,
+        memory: MemoryFile | None = None,
     ):
         super().__init__(
             command_prefix=commands.when_mentioned,  # required by commands.Bot; prefix commands are off
@@ -93,8 +95,10 @@ class KabarBot(commands.Bot):
         self.settings = settings
         self.worker = worker or Worker(kabar)
         self.cooldown = Cooldown(settings.discord.cooldown_seconds, clock)
-        self.conversations = Conversations(settings.discord.memory_turns)
-        self.answers = AnswerCache()
+        # kept in the data dir, so a restart mid-conversation carries on (and old buttons still work)
+        self.memory = memory or MemoryFile(DataDir(kabar.data_dir).bot_memory if kabar else ":memory:")
+        self.conversations = Conversations(settings.discord.memory_turns, store=self.memory)
+        self.answers = AnswerCache(store=self.memory)
         self.progress_interval = progress_interval
         self.extension_names = tuple(extensions)
         self.watcher: CorpusWatcher | None = None
@@ -115,6 +119,7 @@ class KabarBot(commands.Bot):
             self.watcher.stop()
             self.watcher = None
         await super().close()
+        self.memory.close()
 
     async def load_cogs(self) -> None:
         """Load every feature's cog and register the persistent "All sources" button."""
