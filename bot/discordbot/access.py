@@ -21,7 +21,10 @@ def is_admin(member: Any, admin_role: str | None) -> bool:
     wanted = (admin_role or "").strip()
     if not wanted:
         return False
-    return any(role.name == wanted or str(role.id) == wanted for role in getattr(member, "roles", ()))
+    roles = getattr(member, "roles", None) or ()
+    if wanted.isdigit():  # an id: a role merely *named* like the id must not pass
+        return any(getattr(role, "id", None) == int(wanted) for role in roles)
+    return any(getattr(role, "name", None) == wanted for role in roles)
 
 
 def admin_refusal(admin_role: str | None) -> Refusal:

@@ -16,6 +16,7 @@ from bot.discordbot.access import guild_allowed
 from bot.discordbot.delivery import SourcesButton
 from bot.discordbot.errors import Refusal, handle_interaction_error
 from bot.discordbot.memory import AnswerCache, Conversations, Cooldown, MemoryFile
+from bot.discordbot.render import NO_PINGS
 from bot.discordbot.worker import Worker
 from bot.settings import Settings
 from index.layout import DataDir
@@ -89,7 +90,7 @@ class KabarBot(commands.Bot):
             intents=build_intents(settings),
             tree_cls=tree_cls,
             # article text may hold "@everyone" or user ids: nothing the bot sends pings anyone
-            allowed_mentions=discord.AllowedMentions.none(),
+            allowed_mentions=NO_PINGS,
         )
         self.kabar = kabar
         self.settings = settings

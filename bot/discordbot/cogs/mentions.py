@@ -17,7 +17,7 @@ from bot.discordbot.access import channel_allowed, question_refusal
 from bot.discordbot.delivery import send_answer
 from bot.discordbot.errors import user_message
 from bot.discordbot.memory import Conversations
-from bot.discordbot.render import thread_name
+from bot.discordbot.render import NO_PINGS, thread_name
 from bot.settings import Settings
 from index.lang import detect_language
 
@@ -153,9 +153,9 @@ class MentionsCog(commands.Cog, name="Mentions"):
     async def _say(self, message: discord.Message, destination: Any, text: str, in_thread: bool) -> None:
         try:
             if in_thread:
-                await destination.send(text)
+                await destination.send(text, allowed_mentions=NO_PINGS)
             else:
-                await message.reply(text, mention_author=False)
+                await message.reply(text, mention_author=False, allowed_mentions=NO_PINGS)
         except discord.HTTPException:
             log.warning("could not reply to message %s", message.id, exc_info=True)
 
