@@ -15,6 +15,7 @@ from typing import Any
 from index.embed import Embedder
 from index.errors import KabarError
 from index.ingest import IndexReport, Progress, index_paths, remove_paths
+from index.keyword import KeywordIndex
 from index.layout import DataDir, writer_lock
 from index.load import load_articles
 from index.store import Store
@@ -120,9 +121,32 @@ class Indexer:
             if rebuild:
                 self.layout.wipe()
             e = self.embedder
+            existed = self.layout.exists()
             store = Store(self.data_dir, e.name if e else None, e.dim if e else 0, chunking=self.chunking)
             try:
+                if existed:  # a run with nothing to do must not call a damaged index fine
+                    store.check_vectors()
+                    KeywordIndex.load(self.layout.keyword)
                 yield IndexWriter(store, e, self.chunking, self.batch_chunks)
+            finally:
+                store.close()
+
+    def repair(self) -> None:
+        """Rebuild what needs no re-embedding: the keyword index (from the registry), orphan vectors dropped.
+
+        A damaged registry or vector store still raises IndexCorrupt: only `--rebuild` restores those.
+        """
+        import shutil
+
+        from index.ingest import sync_keywords
+
+        with writer_lock(self.data_dir):
+            shutil.rmtree(self.layout.keyword, ignore_errors=True)
+            store = Store(self.data_dir)
+            try:
+                store.reconcile()  # opening the vectors checks their files
+                sync_keywords(store)
+                store.mark_clean()
             finally:
                 store.close()
 

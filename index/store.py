@@ -6,7 +6,8 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from index import sentvec
-from index.errors import IndexEmptyError, IndexIdentityError, ModelMismatchError
+from index.errors import IndexCorrupt, IndexEmptyError, IndexIdentityError, ModelMismatchError, is_corruption
 from index.layout import DataDir
 from index.types import Article, Chunk, ChunkParams, ChunkVectors, Passage, content_hash
 
@@ -82,17 +83,27 @@ class Store:
         self.dim = dim
         self.chunking = chunking  # given by writers: what they will cut articles with
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.layout.registry, timeout=30, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.executescript(_SCHEMA)
-        self._migrate()
-        if not embed_model:  # a reader that only looks (stats): take the index as it is
-            self.embed_model = self.meta("embed_model") or ""
-            self.dim = int(self.meta("dim") or 0)
+        try:
+            self.db = sqlite3.connect(self.layout.registry, timeout=30, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            # a damaged registry is said at open, not half-way through an answer (costs ~ms per 10 MB)
+            check = self.db.execute("PRAGMA quick_check(1)").fetchone()[0]
+            if check != "ok":
+                raise IndexCorrupt(f"The index registry {self.layout.registry}", detail=check)
+            self.db.executescript(_SCHEMA)
+            self._migrate()
+            if not embed_model:  # a reader that only looks (stats): take the index as it is
+                self.embed_model = self.meta("embed_model") or ""
+                self.dim = int(self.meta("dim") or 0)
+        except sqlite3.DatabaseError as e:
+            if not is_corruption(e):
+                raise
+            raise IndexCorrupt(f"The index registry {self.layout.registry}", detail=str(e)) from None
         self._check_identity()
         self._client: Any = None
         self._collection: Any = None
         self._vector_store: Any = None
+        self._wrote_vectors = False
 
     def _migrate(self) -> None:
         with self.db:
@@ -167,14 +178,70 @@ class Store:
         if self._collection is None:
             import chromadb
 
-            self._client = chromadb.PersistentClient(path=str(self.layout.chroma), settings=quiet_chroma())
-            # embedding_function=None: we embed ourselves; Chroma's default would download an ONNX model.
-            self._collection = self._client.get_or_create_collection(
-                COLLECTION,
-                configuration={"hnsw": HNSW},  # type: ignore[arg-type]
-                embedding_function=None,
-            )
+            self._check_vector_files()  # Chroma's native code would crash or answer wrongly on damaged files
+            with self._vectors_guard():
+                path = str(self.layout.chroma)
+                self._client = chromadb.PersistentClient(path=path, settings=quiet_chroma())
+                # embedding_function=None: we embed ourselves; Chroma's default would download an ONNX model.
+                self._collection = self._client.get_or_create_collection(
+                    COLLECTION,
+                    configuration={"hnsw": HNSW},  # type: ignore[arg-type]
+                    embedding_function=None,
+                )
         return self._collection
+
+    @contextmanager
+    def _vectors_guard(self) -> Iterator[None]:
+        """Chroma's own reports of a damaged store (its SQLite file, its HNSW files) as IndexCorrupt."""
+        try:
+            yield
+        except IndexCorrupt:
+            raise
+        except BaseException as e:  # pyo3's PanicException derives from BaseException
+            if isinstance(e, KeyboardInterrupt | SystemExit) or not _chroma_damage(e):
+                raise
+            raise IndexCorrupt(f"The vector store {self.layout.chroma}", detail=str(e)) from None
+
+    def _vector_files(self) -> dict[str, int]:
+        """Chroma's segment files (everything but its SQLite database): relative path -> size."""
+        root = self.layout.chroma
+        if not root.is_dir():
+            return {}
+        return {
+            str(p.relative_to(root)): p.stat().st_size
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.name.startswith("chroma.sqlite3")
+        }
+
+    def _record_vector_files(self) -> None:
+        """After a completed run: the sizes of Chroma's segment files, to catch truncation later."""
+        with self.db:
+            self.set_meta("vector_files", json.dumps(self._vector_files()))
+
+    def _check_vector_files(self) -> None:
+        """Segment files at least as large as the last completed run left them (Chroma's native code reads a
+        truncated HNSW file without complaint, or crashes on it).
+
+        Only sizes: a reader's Chroma may legitimately grow them later (it applies its log), and contents
+        damaged in place are not caught here. Skipped while a run is unfinished (`dirty`).
+        """
+        recorded = self.meta("vector_files")
+        if recorded is None or self.meta("dirty") is not None:
+            return
+        now = self._vector_files()
+        for name, size in json.loads(recorded).items():
+            if name not in now:
+                problem = f"{name} is missing"
+            elif now[name] < size:
+                problem = f"{name} has {now[name]} bytes, {size} were written"
+            else:
+                continue
+            raise IndexCorrupt(f"The vector store {self.layout.chroma}", detail=problem)
+
+    def check_vectors(self) -> int:
+        """Open the vector store and count its vectors: a damaged one raises IndexCorrupt here."""
+        with self._vectors_guard():
+            return int(self.collection.count())
 
     def max_batch_size(self) -> int:
         """The most records Chroma takes in one call."""
@@ -194,12 +261,13 @@ class Store:
 
     def dense_search(self, query_vec: np.ndarray, k: int) -> list[tuple[str, float]]:
         """Top-k (chunk_id, cosine similarity), straight from the collection (no llama-index on reads)."""
-        count = self.collection.count()
-        if count == 0 or k <= 0:
-            return []
-        res = self.collection.query(
-            query_embeddings=[query_vec.tolist()], n_results=min(k, count), include=["distances"]
-        )
+        with self._vectors_guard():
+            count = self.collection.count()
+            if count == 0 or k <= 0:
+                return []
+            res = self.collection.query(
+                query_embeddings=[query_vec.tolist()], n_results=min(k, count), include=["distances"]
+            )
         ids, distances = res["ids"][0], res["distances"][0]
         return [(chunk_of(i), 1.0 - float(d)) for i, d in zip(ids, distances, strict=True)]  # 1 - cos
 
@@ -219,7 +287,8 @@ class Store:
     def _fetch_vectors(self, vector_ids: list[str]) -> dict[str, ChunkVectors]:
         if not vector_ids:
             return {}
-        got = self.collection.get(ids=vector_ids, include=["embeddings", "metadatas"])
+        with self._vectors_guard():
+            got = self.collection.get(ids=vector_ids, include=["embeddings", "metadatas"])
         out = {}
         for i, v, meta in zip(got["ids"], got["embeddings"], got["metadatas"], strict=True):
             packed = (meta or {}).get(sentvec.KEY)
@@ -280,6 +349,8 @@ class Store:
         if self.meta("dirty") is None:  # until a run completes, a crash may leave unregistered vectors
             with self.db:
                 self.set_meta("dirty", "1")
+                self.db.execute("DELETE FROM meta WHERE key = 'vector_files'")  # recorded again at close
+        self._wrote_vectors = True
         if nodes:
             # delete first: a vector left by a crashed run under the same id must not be duplicated
             for i in range(0, len(nodes), _VECTOR_BATCH):  # Chroma rejects calls over its max batch size
@@ -379,6 +450,9 @@ class Store:
         orphans = sorted(stored - known)
         if orphans:
             log.info("removing %d orphan vectors", len(orphans))
+            with self.db:  # Chroma's files change: recorded again at close
+                self.db.execute("DELETE FROM meta WHERE key = 'vector_files'")
+            self._wrote_vectors = True
             for i in range(0, len(orphans), 5000):
                 self.vector_store.delete_nodes(node_ids=orphans[i : i + 5000])
         return len(orphans)
@@ -473,11 +547,38 @@ class Store:
             raise IndexEmptyError(f"Nothing is indexed in {self.data_dir} yet: run `kabar index` first.")
 
     def close(self) -> None:
-        """Close the registry connection and release Chroma."""
+        """Close the registry connection and release Chroma (recording its files after a completed run)."""
+        released = False
         if self._client is not None:
             self._client.close()
+            released = _released(self._client)
             self._client = self._collection = self._vector_store = None
+        if self._wrote_vectors and self.meta("dirty") is None:
+            if released:  # the last client of this path in the process: Chroma has flushed its files
+                self._record_vector_files()
+            else:  # another client here may still flush them: nothing recorded, nothing checked
+                with self.db:
+                    self.db.execute("DELETE FROM meta WHERE key = 'vector_files'")
         self.db.close()
+
+
+def _released(client: Any) -> bool:
+    """Whether closing `client` stopped Chroma's shared system for its path (no other client holds it)."""
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        return client._identifier not in SharedSystemClient._identifier_to_system
+    except (ImportError, AttributeError):  # another Chroma version: assume not, and record nothing
+        return False
+
+
+def _chroma_damage(e: BaseException) -> bool:
+    """Whether a Chroma failure reports a damaged store (its SQLite file or HNSW segment), by its text."""
+    text = f"{type(e).__name__}: {e}".lower()
+    return type(e).__name__ == "PanicException" or any(
+        s in text
+        for s in ("malformed", "not a database", "corrupt", "hnsw", "deserializ", "pickle", "compactor")
+    )
 
 
 def vector_id(chunk_id: str, text_hash: str) -> str:

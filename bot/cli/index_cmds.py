@@ -17,11 +17,20 @@ from bot.cli.common import Context, corpus_paths, data_dir_option, pass_context,
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--prune", is_flag=True, help="Also remove indexed articles whose files are gone.")
 @click.option("--rebuild", is_flag=True, help="Delete the index first and build it from scratch.")
+@click.option(
+    "--repair", is_flag=True, help="First rebuild the keyword index from the registry (no re-embedding)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @data_dir_option
 @pass_context
 def index_cmd(
-    ctx: Context, paths: tuple[Path, ...], prune: bool, rebuild: bool, as_json: bool, data_dir: Path | None
+    ctx: Context,
+    paths: tuple[Path, ...],
+    prune: bool,
+    rebuild: bool,
+    repair: bool,
+    as_json: bool,
+    data_dir: Path | None,
 ) -> None:
     """Index articles (files or folders; default: the configured corpus, `seeds/`)."""
     from bot.app import embedder_for, indexer_for
@@ -30,6 +39,8 @@ def index_cmd(
     corpus = corpus_paths(settings, paths)
     with progress_bars(not as_json) as progress:
         indexer = indexer_for(settings, settings.data_dir(data_dir), embedder_for(settings, progress))
+        if repair and not rebuild and indexer.exists():
+            indexer.repair()
         report, stats = indexer.sync(corpus, prune=prune, rebuild=rebuild, progress=progress)
     if as_json:
         click.echo(json.dumps({**report.to_json(), "index": stats}, ensure_ascii=False))
