@@ -42,6 +42,10 @@ class IndexCorrupt(KabarError):
         super().__init__(f"{what} is damaged{why}; repair it with `{repair}`.")
 
 
+class IndexWriteError(KabarError):
+    """The index could not be written: the disk is full, or the data dir is read-only."""
+
+
 class IndexIdentityError(ModelMismatchError):
     """The index was built with other settings that shape it (chunking): mixing them is refused."""
 

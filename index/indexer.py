@@ -6,6 +6,7 @@ dimension, chunking), so a second writer gets a clear error and a changed settin
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from index.embed import Embedder
-from index.errors import KabarError
+from index.errors import IndexWriteError, KabarError
 from index.ingest import IndexReport, Progress, index_paths, remove_paths
 from index.keyword import KeywordIndex
-from index.layout import DataDir, writer_lock
+from index.layout import DataDir, write_problem, writer_lock
 from index.load import load_articles
 from index.store import Store
 from index.types import ChunkParams
@@ -116,7 +117,24 @@ class Indexer:
 
     @contextmanager
     def writer(self, *, rebuild: bool = False) -> Iterator[IndexWriter]:
-        """The index, opened for writing under the writer lock; `rebuild` wipes it first."""
+        """The index, opened for writing under the writer lock; `rebuild` wipes it first.
+
+        A full disk or a read-only data dir ends the run with IndexWriteError; the steps committed before
+        stay, as after a kill, and the next run continues from them.
+        """
+        try:
+            with self._writer(rebuild) as w:
+                yield w
+        except KabarError:
+            raise
+        except Exception as e:
+            problem = write_problem(self.data_dir, e)
+            if problem is None:
+                raise
+            raise IndexWriteError(problem) from e
+
+    @contextmanager
+    def _writer(self, rebuild: bool) -> Iterator[IndexWriter]:
         with writer_lock(self.data_dir):
             if rebuild:
                 self.layout.wipe()
@@ -136,12 +154,10 @@ class Indexer:
 
         A damaged registry or vector store still raises IndexCorrupt: only `--rebuild` restores those.
         """
-        import shutil
-
         from index.ingest import sync_keywords
 
         with writer_lock(self.data_dir):
-            shutil.rmtree(self.layout.keyword, ignore_errors=True)
+            shutil.rmtree(self.layout.keyword, ignore_errors=True)  # rebuilt below from the registry
             store = Store(self.data_dir)
             try:
                 store.reconcile()  # opening the vectors checks their files

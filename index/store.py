@@ -15,8 +15,15 @@ from typing import Any
 import numpy as np
 
 from index import sentvec
-from index.errors import IndexCorrupt, IndexEmptyError, IndexIdentityError, ModelMismatchError, is_corruption
-from index.layout import DataDir
+from index.errors import (
+    IndexCorrupt,
+    IndexEmptyError,
+    IndexIdentityError,
+    IndexWriteError,
+    ModelMismatchError,
+    is_corruption,
+)
+from index.layout import DataDir, write_problem
 from index.types import Article, Chunk, ChunkParams, ChunkVectors, Passage, content_hash
 
 log = logging.getLogger(__name__)
@@ -83,15 +90,22 @@ class Store:
         self.dim = dim
         self.chunking = chunking  # given by writers: what they will cut articles with
         data_dir.mkdir(parents=True, exist_ok=True)
+        # a read-only data dir (a read-only mount, a shared copy) is read as it is, never written
+        self.read_only = self.layout.registry.exists() and not os.access(data_dir, os.W_OK)
         try:
-            self.db = sqlite3.connect(self.layout.registry, timeout=30, check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode=WAL")
+            if self.read_only:
+                uri = f"file:{self.layout.registry}?mode=ro&immutable=1"  # WAL needs no -shm file then
+                self.db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            else:
+                self.db = sqlite3.connect(self.layout.registry, timeout=30, check_same_thread=False)
+                self.db.execute("PRAGMA journal_mode=WAL")
             # a damaged registry is said at open, not half-way through an answer (costs ~ms per 10 MB)
             check = self.db.execute("PRAGMA quick_check(1)").fetchone()[0]
             if check != "ok":
                 raise IndexCorrupt(f"The index registry {self.layout.registry}", detail=check)
-            self.db.executescript(_SCHEMA)
-            self._migrate()
+            if not self.read_only:
+                self.db.executescript(_SCHEMA)
+                self._migrate()
             if not embed_model:  # a reader that only looks (stats): take the index as it is
                 self.embed_model = self.meta("embed_model") or ""
                 self.dim = int(self.meta("dim") or 0)
@@ -104,6 +118,7 @@ class Store:
         self._collection: Any = None
         self._vector_store: Any = None
         self._wrote_vectors = False
+        self._scratch: Path | None = None  # a read-only index's vectors, copied where Chroma may write
 
     def _migrate(self) -> None:
         with self.db:
@@ -180,7 +195,7 @@ class Store:
 
             self._check_vector_files()  # Chroma's native code would crash or answer wrongly on damaged files
             with self._vectors_guard():
-                path = str(self.layout.chroma)
+                path = str(self.layout.chroma if not self.read_only else self._scratch_copy())
                 self._client = chromadb.PersistentClient(path=path, settings=quiet_chroma())
                 # embedding_function=None: we embed ourselves; Chroma's default would download an ONNX model.
                 self._collection = self._client.get_or_create_collection(
@@ -190,6 +205,17 @@ class Store:
                 )
         return self._collection
 
+    def _scratch_copy(self) -> Path:
+        """A private copy of a read-only index's vector store: Chroma writes even to read (its log, locks)."""
+        import shutil
+        import tempfile
+
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="kabar-ro-"))
+            log.info("the data dir %s is read-only: reading a copy of its vectors", self.data_dir)
+            shutil.copytree(self.layout.chroma, self._scratch / "chroma")
+        return self._scratch / "chroma"
+
     @contextmanager
     def _vectors_guard(self) -> Iterator[None]:
         """Chroma's own reports of a damaged store (its SQLite file, its HNSW files) as IndexCorrupt."""
@@ -198,7 +224,12 @@ class Store:
         except IndexCorrupt:
             raise
         except BaseException as e:  # pyo3's PanicException derives from BaseException
-            if isinstance(e, KeyboardInterrupt | SystemExit) or not _chroma_damage(e):
+            if isinstance(e, KeyboardInterrupt | SystemExit):
+                raise
+            problem = write_problem(self.data_dir, e) if isinstance(e, Exception) else None
+            if problem is not None:  # Chroma writes even to read (it applies its log): a full disk fails it
+                raise IndexWriteError(problem) from None
+            if not _chroma_damage(e):
                 raise
             raise IndexCorrupt(f"The vector store {self.layout.chroma}", detail=str(e)) from None
 
@@ -553,6 +584,10 @@ class Store:
             self._client.close()
             released = _released(self._client)
             self._client = self._collection = self._vector_store = None
+        if self._scratch is not None:
+            import shutil
+
+            shutil.rmtree(self._scratch, ignore_errors=True)
         if self._wrote_vectors and self.meta("dirty") is None:
             if released:  # the last client of this path in the process: Chroma has flushed its files
                 self._record_vector_files()
