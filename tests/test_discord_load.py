@@ -1,0 +1,79 @@
+"""Many users at once through the cogs (real engine, a real index with the fake embedder): every interaction
+is acknowledged, every question answered or told to wait, none lost or answered twice, also while /reindex
+adds articles. The figures at scale come from bench/load_bench.py (docs/reliability.md)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from conftest import FakeEmbedder
+from discord_load import ask_all, summary
+from synthetic import make_corpus
+from test_discord_cogs import interaction, invoke, member
+
+from bot.app import Kabar, engine_for
+from bot.discordbot.client import KabarBot, build_bot
+from bot.settings import Settings
+from index.search import Searcher
+from index.store import Store
+
+pytestmark = pytest.mark.anyio
+
+QUESTIONS = ["harga beras di Jakarta", "banjir di Medan", "bandara nomor 2", "jalan tol Surabaya", "listrik"]
+DEADLINE_MS = 3000  # Discord drops an interaction not acknowledged within 3 s
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def loaded_bot(tmp_path: Path, cooldown: float) -> KabarBot:
+    corpus = tmp_path / "corpus"
+    make_corpus(corpus, 30, paragraphs=2)
+    settings = Settings.load(
+        None,
+        home=tmp_path / "home",
+        cache_dir=tmp_path / "cache",
+        corpus=[corpus],
+        discord_cooldown_seconds=cooldown,
+        min_support=-10.0,  # the fake embedder's scores are not the calibrated model's
+    )
+    embedder = FakeEmbedder()
+    kabar = Kabar(settings, tmp_path / "home", embedder, None, None)  # type: ignore[arg-type]
+    kabar.indexer().sync([corpus])
+    kabar.store = Store(tmp_path / "home", embedder.name, embedder.dim)
+    kabar.engine = engine_for(Searcher(kabar.store, embedder), None, settings.answer)
+    bot = build_bot(kabar, settings, progress_interval=0.05)
+    await bot.load_cogs()
+    return bot
+
+
+async def test_a_burst_of_questions_is_each_acknowledged_and_answered_or_told_to_wait(tmp_path):
+    bot = await loaded_bot(tmp_path, cooldown=60)
+    questions = [QUESTIONS[i % len(QUESTIONS)] for i in range(60)]
+    outcomes = await ask_all(bot, questions, users=15, channels=5, rate=0)  # all at once
+    s = summary(outcomes)
+    assert s["errors"] == [] and s["lost"] == 0 and s["answered_twice"] == 0
+    assert s["both_answered_and_refused"] == 0
+    assert s["acknowledged"] == 60 and s["ack_ms"]["max"] < DEADLINE_MS
+    # each user's first question is answered; their next ones, a second later, hit the cooldown
+    assert s["answered"] == 15 and s["told_to_wait"] == 45
+    assert all("detik" in o.refusals[0] or "seconds" in o.refusals[0] for o in outcomes if not o.answered)
+
+
+async def test_questions_keep_being_answered_while_a_reindex_adds_articles(tmp_path):
+    bot = await loaded_bot(tmp_path, cooldown=0)
+    make_corpus(tmp_path / "corpus", 40, start=30, paragraphs=2)  # new articles for /reindex
+    admin = interaction(bot, user=member(1, admin=True))
+    reindex = asyncio.create_task(invoke(bot, "reindex", admin))
+    questions = [QUESTIONS[i % len(QUESTIONS)] for i in range(40)]
+    outcomes = await ask_all(bot, questions, users=10, channels=4, rate=40)
+    s = summary(outcomes)
+    await reindex
+    assert s["errors"] == [] and s["lost"] == 0 and s["answered_twice"] == 0
+    assert s["answered"] == 40 and s["ack_ms"]["max"] < DEADLINE_MS
+    assert admin.edit_original_response.call_args.kwargs["content"].startswith("✅ Re-indexed")
+    assert (await bot.worker.stats())["articles"] == 70
