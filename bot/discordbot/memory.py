@@ -62,6 +62,8 @@ class MemoryFile:
         db = sqlite3.connect(path, timeout=10, check_same_thread=False, isolation_level=None)
         if path != ":memory:":
             db.execute("PRAGMA journal_mode=WAL")
+            # commits without fsync (the event loop writes here): a power cut may lose the last turns
+            db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)
         db.execute("SELECT COUNT(*) FROM answers").fetchone()  # a corrupt file fails here, not later
         return db
