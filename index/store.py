@@ -194,15 +194,20 @@ class Store:
             import chromadb
 
             self._check_vector_files()  # Chroma's native code would crash or answer wrongly on damaged files
-            with self._vectors_guard():
-                path = str(self.layout.chroma if not self.read_only else self._scratch_copy())
-                self._client = chromadb.PersistentClient(path=path, settings=quiet_chroma())
-                # embedding_function=None: we embed ourselves; Chroma's default would download an ONNX model.
-                self._collection = self._client.get_or_create_collection(
-                    COLLECTION,
-                    configuration={"hnsw": HNSW},  # type: ignore[arg-type]
-                    embedding_function=None,
-                )
+            path = str(self.layout.chroma if not self.read_only else self._scratch_copy())
+            try:
+                with self._vectors_guard():
+                    self._client = chromadb.PersistentClient(path=path, settings=quiet_chroma())
+                    # embedding_function=None: we embed; Chroma's default would download an ONNX model.
+                    self._collection = self._client.get_or_create_collection(
+                        COLLECTION,
+                        configuration={"hnsw": HNSW},  # type: ignore[arg-type]
+                        embedding_function=None,
+                    )
+            except BaseException:
+                self._client = self._collection = None
+                _forget_system(path)  # a half-started Chroma must not be reused by the next open here
+                raise
         return self._collection
 
     def _scratch_copy(self) -> Path:
@@ -595,6 +600,17 @@ class Store:
                 with self.db:
                     self.db.execute("DELETE FROM meta WHERE key = 'vector_files'")
         self.db.close()
+
+
+def _forget_system(path: str) -> None:
+    """Drop Chroma's shared system for `path` from its per-process cache (after it failed to start)."""
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient._identifier_to_system.pop(path, None)
+        SharedSystemClient._identifier_to_refcount.pop(path, None)
+    except (ImportError, AttributeError):
+        pass
 
 
 def _released(client: Any) -> bool:
