@@ -30,7 +30,7 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-async def loaded_bot(tmp_path: Path, cooldown: float) -> KabarBot:
+async def loaded_bot(tmp_path: Path, cooldown: float, **overrides: object) -> KabarBot:
     corpus = tmp_path / "corpus"
     make_corpus(corpus, 30, paragraphs=2)
     settings = Settings.load(
@@ -40,6 +40,7 @@ async def loaded_bot(tmp_path: Path, cooldown: float) -> KabarBot:
         corpus=[corpus],
         discord_cooldown_seconds=cooldown,
         min_support=-10.0,  # the fake embedder's scores are not the calibrated model's
+        **overrides,
     )
     embedder = FakeEmbedder()
     kabar = Kabar(settings, tmp_path / "home", embedder, None, None)  # type: ignore[arg-type]
@@ -65,7 +66,7 @@ async def test_a_burst_of_questions_is_each_acknowledged_and_answered_or_told_to
 
 
 async def test_questions_keep_being_answered_while_a_reindex_adds_articles(tmp_path):
-    bot = await loaded_bot(tmp_path, cooldown=0)
+    bot = await loaded_bot(tmp_path, cooldown=0, discord_max_waiting=100)
     make_corpus(tmp_path / "corpus", 40, start=30, paragraphs=2)  # new articles for /reindex
     admin = interaction(bot, user=member(1, admin=True))
     reindex = asyncio.create_task(invoke(bot, "reindex", admin))
@@ -77,3 +78,23 @@ async def test_questions_keep_being_answered_while_a_reindex_adds_articles(tmp_p
     assert s["answered"] == 40 and s["ack_ms"]["max"] < DEADLINE_MS
     assert admin.edit_original_response.call_args.kwargs["content"].startswith("✅ Re-indexed")
     assert (await bot.worker.stats())["articles"] == 70
+
+
+async def test_beyond_the_queue_bound_questions_are_told_to_ask_later(tmp_path):
+    bot = await loaded_bot(tmp_path, cooldown=0, discord_max_waiting=4)
+    seen: list[int] = []
+
+    async def watch() -> None:
+        while True:
+            seen.append(bot.worker.waiting)
+            await asyncio.sleep(0)
+
+    watcher = asyncio.create_task(watch())
+    outcomes = await ask_all(bot, [QUESTIONS[i % 5] for i in range(40)], users=40, channels=4, rate=0)
+    watcher.cancel()
+    s = summary(outcomes)
+    assert s["errors"] == [] and s["lost"] == 0 and s["answered_twice"] == 0 and s["acknowledged"] == 40
+    assert max(seen) <= 4  # never more than the bound waiting
+    assert 4 <= s["answered"] < 40 and s["answered"] + s["told_to_wait"] == 40
+    refused = [o.refusals[0] for o in outcomes if not o.answered]
+    assert all(r.startswith("Kabar sedang menjawab banyak pertanyaan") for r in refused)

@@ -53,14 +53,17 @@ def channel_allowed(settings: Settings, guild_id: int | None, channel: Any) -> b
 
 
 def question_refusal(
-    settings: Settings, cooldown: Cooldown, user_id: int, question: str, lang: str
+    settings: Settings, cooldown: Cooldown, user_id: int, question: str, lang: str, waiting: int = 0
 ) -> Refusal | None:
-    """Why this question is not answered now (empty, too long, too soon), or None; counts the cooldown."""
+    """Why this question is not answered now (empty, too long, too many waiting, too soon), or None; counts
+    the cooldown. `waiting`: questions already waiting for the engine."""
     if not question.strip():
         return Refusal("empty_question", lang)
     limit = settings.discord.max_question_chars
     if len(question) > limit:
         return Refusal("too_long", lang, length=len(question), limit=limit)
+    if waiting >= settings.discord.max_waiting:  # a bounded queue: later, rather than minutes of waiting
+        return Refusal("queue_full", lang)
     wait = cooldown.retry_after(user_id)
     if wait > 0:
         return Refusal("cooldown", lang, seconds=math.ceil(wait))

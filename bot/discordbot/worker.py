@@ -113,6 +113,7 @@ class Worker:
         self.kabar = kabar
         self.gate = ModelGate()
         self._indexer: Indexer | None = None
+        self.waiting = 0  # questions handed to answer() and not answered yet (read by the event loop)
 
     @property
     def indexer(self) -> Indexer:
@@ -123,7 +124,11 @@ class Worker:
 
     async def answer(self, question: str, history: Sequence[Turn] = ()) -> Answer:
         """The engine's answer, computed in a worker thread."""
-        return await asyncio.to_thread(self._answer, question, list(history))
+        self.waiting += 1
+        try:
+            return await asyncio.to_thread(self._answer, question, list(history))
+        finally:
+            self.waiting -= 1
 
     def _answer(self, question: str, history: list[Turn]) -> Answer:
         with self.gate.question():

@@ -105,7 +105,9 @@ class MentionsCog(commands.Cog, name="Mentions"):
         lang = detect_language(question, default=history[-1].answer.language if history else "id")
         if not question and trigger.key is not None:
             return  # an image or a sticker in a conversation: nothing to answer
-        refusal = question_refusal(self.bot.settings, self.bot.cooldown, message.author.id, question, lang)
+        refusal = question_refusal(
+            self.bot.settings, self.bot.cooldown, message.author.id, question, lang, self.bot.worker.waiting
+        )
         if refusal is not None:
             await self._say(message, message.channel, refusal.message(lang), trigger.in_own_thread)
             return
