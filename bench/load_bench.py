@@ -56,12 +56,22 @@ def questions_from(data: Path, n: int) -> list[str]:
 
 async def run(args: argparse.Namespace, data: Path, corpus: Path) -> dict:
     settings = Settings.load(
-        None, home=data, corpus=[corpus], discord_cooldown_seconds=args.cooldown, cache_dir=args.cache
+        None,
+        home=data,
+        corpus=[corpus],
+        discord_cooldown_seconds=args.cooldown,
+        discord_max_waiting=args.max_waiting,
+        cache_dir=args.cache,
     )
     kabar = build(settings, data)
     bot = build_bot(kabar, settings, progress_interval=2.0)
     await bot.load_cogs()
-    out: dict = {"index": kabar.store.stats(), "cooldown_s": args.cooldown, "rate_per_s": args.rate}
+    out: dict = {
+        "index": kabar.store.stats(),
+        "cooldown_s": args.cooldown,
+        "max_waiting": args.max_waiting,
+        "rate_per_s": args.rate,
+    }
     out["concurrency"] = {
         "engine_calls_at_once": 1,  # the worker's ModelGate: one question on the model at a time
         "worker_threads": min(32, (os.cpu_count() or 1) + 4),  # asyncio.to_thread's default executor
@@ -114,11 +124,12 @@ def main() -> None:
     p.add_argument("--channels", type=int, default=10)
     p.add_argument("--rate", type=float, default=10.0, help="questions arriving per second (0: all at once)")
     p.add_argument("--cooldown", type=float, default=10.0, help="KABAR_DISCORD_COOLDOWN_SECONDS")
+    p.add_argument("--max-waiting", type=int, default=20, help="KABAR_DISCORD_MAX_WAITING")
     p.add_argument("--reindex", type=int, default=0, help="articles /reindex adds during the load")
     p.add_argument("--soak", type=int, default=0, help="questions for the memory soak (cooldown 0)")
     args = p.parse_args()
-    if args.soak:
-        args.cooldown = 0
+    if args.soak:  # every question answered: no cooldown, room for a whole batch of 100
+        args.cooldown, args.max_waiting = 0, 100
     scratch = Path(tempfile.mkdtemp(prefix="kabar-load-"))
     try:
         data, corpus = scratch / "data", scratch / "corpus"
