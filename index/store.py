@@ -231,7 +231,8 @@ class Store:
         except BaseException as e:  # pyo3's PanicException derives from BaseException
             if isinstance(e, KeyboardInterrupt | SystemExit):
                 raise
-            problem = write_problem(self.data_dir, e) if isinstance(e, Exception) else None
+            writable = isinstance(e, Exception) and not self.read_only  # a read-only one is read from a copy
+            problem = write_problem(self.data_dir, e) if writable else None
             if problem is not None:  # Chroma writes even to read (it applies its log): a full disk fails it
                 raise IndexWriteError(problem) from None
             if not _chroma_damage(e):
