@@ -98,3 +98,35 @@ async def test_beyond_the_queue_bound_questions_are_told_to_ask_later(tmp_path):
     assert 4 <= s["answered"] < 40 and s["answered"] + s["told_to_wait"] == 40
     refused = [o.refusals[0] for o in outcomes if not o.answered]
     assert all(r.startswith("Kabar sedang menjawab banyak pertanyaan") for r in refused)
+
+
+def test_a_reindex_step_is_embedded_in_pieces_so_a_question_waits_for_one_piece_only():
+    import threading
+    import time
+
+    import numpy as np
+
+    from bot.discordbot.worker import GATED_BATCH, ModelGate, _GatedEmbedder
+
+    order: list[str] = []
+    started = threading.Event()
+
+    class Slow(FakeEmbedder):
+        def embed_passages(self, texts):
+            order.append(f"piece of {len(texts)}")
+            started.set()
+            time.sleep(0.05)
+            return super().embed_passages(texts)
+
+    gate = ModelGate()
+    gated = _GatedEmbedder(Slow(), gate)
+    texts = [f"berita nomor {i} tentang banjir" for i in range(5 * GATED_BATCH)]
+    result: list[np.ndarray] = []
+    indexing = threading.Thread(target=lambda: result.append(gated.embed_passages(texts)))
+    indexing.start()
+    started.wait(5)
+    with gate.question():  # waits for the piece being embedded, not for the whole step
+        order.append("question")
+    indexing.join(10)
+    assert order.index("question") <= 2 and len(order) == 6
+    assert np.allclose(result[0], FakeEmbedder().embed_passages(texts))  # the same vectors as one call

@@ -68,8 +68,15 @@ class ModelGate:
             self._cond.notify_all()
 
 
+GATED_BATCH = 8  # texts per model call of a re-index: a waiting question gets in after at most this many
+
+
 class _GatedEmbedder:
-    """The shared embedder as the indexer sees it: every call passes the model gate."""
+    """The shared embedder as the indexer sees it: every call passes the model gate, in small pieces.
+
+    The indexer embeds a whole step (KABAR_INDEX_BATCH chunks, and their sentences) in one call, which can
+    take minutes on a busy machine; cut into pieces of GATED_BATCH texts, a question waits for one piece.
+    """
 
     def __init__(self, inner: Any, gate: ModelGate):
         self._inner = inner
@@ -79,12 +86,20 @@ class _GatedEmbedder:
         self.max_tokens = inner.max_tokens
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
-        with self._gate.indexing():
-            return self._inner.embed_queries(texts)
+        return self._pieces(self._inner.embed_queries, texts)
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
-        with self._gate.indexing():
-            return self._inner.embed_passages(texts)
+        return self._pieces(self._inner.embed_passages, texts)
+
+    def _pieces(self, embed: Any, texts: list[str]) -> np.ndarray:
+        if len(texts) <= GATED_BATCH:
+            with self._gate.indexing():
+                return embed(texts)
+        parts = []
+        for i in range(0, len(texts), GATED_BATCH):
+            with self._gate.indexing():
+                parts.append(embed(texts[i : i + GATED_BATCH]))
+        return np.concatenate(parts)
 
     def count_tokens(self, text: str) -> int:
         with self._gate.indexing():
