@@ -249,6 +249,9 @@ class DiscordSettings(BaseSettings):
         "always is).",
     )
     cooldown_seconds: float = Field(10.0, ge=0, description="Seconds a user waits between questions.")
+    max_waiting: int = Field(
+        20, ge=1, le=10_000, description="Questions waiting for an answer at once; more are told to wait."
+    )
     max_question_chars: int = Field(
         500,
         ge=1,

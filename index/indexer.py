@@ -8,6 +8,7 @@ are the server's.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,9 +17,10 @@ from typing import Any
 
 from index.chroma import ChromaTarget, guard
 from index.embed import Embedder
-from index.errors import KabarError
+from index.errors import IndexWriteError, KabarError
 from index.ingest import IndexReport, Progress, index_paths, remove_paths
-from index.layout import DataDir, writer_lock
+from index.keyword import KeywordIndex
+from index.layout import DataDir, write_problem, writer_lock
 from index.load import load_articles
 from index.store import Store
 from index.types import ChunkParams
@@ -122,13 +124,31 @@ class Indexer:
     @contextmanager
     def writer(self, *, rebuild: bool = False, rebuild_registry: bool = False) -> Iterator[IndexWriter]:
         """The index, opened for writing under the writer lock; `rebuild` wipes it first (in server mode the
-        collection too), `rebuild_registry` recovers the registry from the server collection."""
+        collection too), `rebuild_registry` recovers the registry from the server collection.
+
+        A full disk or a read-only data dir ends the run with IndexWriteError; the steps committed before
+        stay, as after a kill, and the next run continues from them.
+        """
+        try:
+            with self._writer(rebuild, rebuild_registry) as w:
+                yield w
+        except KabarError:
+            raise
+        except Exception as e:
+            problem = write_problem(self.data_dir, e)
+            if problem is None:
+                raise
+            raise IndexWriteError(problem) from e
+
+    @contextmanager
+    def _writer(self, rebuild: bool, rebuild_registry: bool) -> Iterator[IndexWriter]:
         with writer_lock(self.data_dir):
             if rebuild:
                 self.layout.wipe()
                 if self.target is not None:
                     _drop_collection(self.target)
             e = self.embedder
+            existed = self.layout.exists()
             store = Store(
                 self.home,
                 e.name if e else None,
@@ -141,7 +161,28 @@ class Indexer:
                     from index.collection import rebuild_registry as recover
 
                     recover(store)
+                # a run with nothing to do must not call a damaged index fine (server mode: no keywords here)
+                if existed and self.target is None:
+                    store.check_vectors()
+                    KeywordIndex.load(self.layout.keyword)
                 yield IndexWriter(store, e, self.chunking, self.batch_chunks)
+            finally:
+                store.close()
+
+    def repair(self) -> None:
+        """Rebuild what needs no re-embedding: the keyword index (from the registry), orphan vectors dropped.
+
+        A damaged registry or vector store still raises IndexCorrupt: only `--rebuild` restores those.
+        """
+        from index.ingest import sync_keywords
+
+        with writer_lock(self.data_dir):
+            shutil.rmtree(self.layout.keyword, ignore_errors=True)  # rebuilt below from the registry
+            store = Store(self.data_dir)
+            try:
+                store.reconcile()  # opening the vectors checks their files
+                sync_keywords(store)
+                store.mark_clean()
             finally:
                 store.close()
 

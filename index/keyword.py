@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import shutil
+import zipfile
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from index.errors import IndexCorrupt
 from index.store import chunk_of
 
 log = logging.getLogger(__name__)
@@ -167,6 +169,15 @@ class Segment:
             arrays = {k: z[k] for k in ("indptr", "rows", "tf", "lengths")}
         keys = json.loads((folder / "keys.json").read_text(encoding="utf-8"))
         terms = json.loads((folder / "terms.json").read_text(encoding="utf-8"))
+        n_rows, n_postings = len(arrays["lengths"]), len(arrays["rows"])
+        if (  # parts that disagree are a damaged segment, not one to search
+            len(keys) != n_rows
+            or len(arrays["indptr"]) != len(terms) + 1
+            or len(arrays["tf"]) != n_postings
+            or (n_postings and int(arrays["rows"].max()) >= n_rows)
+            or (n_postings and int(arrays["indptr"][-1]) != n_postings)
+        ):
+            raise ValueError(f"segment {folder.name}: keys, terms and postings disagree")
         return cls(folder.name, keys, {t: i for i, t in enumerate(terms)}, **arrays)
 
 
@@ -280,9 +291,14 @@ class KeywordIndex:
     def current_version(root: Path) -> int | None:
         """Version the pointer names, or None when nothing was saved."""
         try:
-            return int((root / "current").read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
+            text = (root / "current").read_text(encoding="utf-8")
+        except FileNotFoundError:
             return None
+        except (OSError, ValueError) as e:
+            raise damaged(root, e) from None
+        if not text.strip().isdigit():  # written whole by os.replace: anything else is damage
+            raise damaged(root, f"current holds {text[:20]!r}")
+        return int(text)
 
     @staticmethod
     def exists(root: Path) -> bool:
@@ -293,13 +309,27 @@ class KeywordIndex:
     def load(cls, root: Path, reuse: KeywordIndex | None = None) -> tuple[KeywordIndex, int | None]:
         """Load the current version (empty when none); segments already in `reuse` are not read again."""
         version = cls.current_version(root)
-        manifest = _manifest(root, version)
-        if manifest is None:  # nothing saved yet, or a layout from an older Kabar: the next run rebuilds
-            return cls(), None
-        known = {s.name: s for s in reuse.segments} if reuse else {}
-        segments = [known.get(name) or Segment.load(root / name) for name in manifest["segments"]]
-        dead = {name: frozenset(keys) for name, keys in manifest["dead"].items()}
-        return cls(segments, dead), version
+        try:
+            manifest = _manifest(root, version)
+            lost = manifest is None and version is not None and not (root / f"v{version}").is_dir()
+            if lost and cls.current_version(root) == version:  # (a v<n> folder: before segments)
+                raise damaged(root, f"v{version}.json is missing")  # the pointer names it: not a race
+            if manifest is None:  # nothing saved yet, or a layout from an older Kabar: the next run rebuilds
+                return cls(), None
+            known = {s.name: s for s in reuse.segments} if reuse else {}
+            segments = [known.get(name) or Segment.load(root / name) for name in manifest["segments"]]
+            dead = {name: frozenset(keys) for name, keys in manifest["dead"].items()}
+            index = cls(segments, dead)
+        except FileNotFoundError:
+            raise  # a segment pruned by a newer version while loading: the caller loads again
+        except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError, zipfile.BadZipFile) as e:
+            raise damaged(root, e) from None
+        return index, version
+
+
+def damaged(root: Path, why: object) -> IndexCorrupt:
+    """The error for an unreadable keyword index: rebuilt from the registry by `kabar index --repair`."""
+    return IndexCorrupt(f"The keyword index {root}", "kabar index --repair", str(why))
 
 
 def _manifest(root: Path, version: int | None) -> dict | None:
@@ -309,6 +339,8 @@ def _manifest(root: Path, version: int | None) -> dict | None:
         return json.loads((root / f"v{version}.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
+    except (OSError, ValueError) as e:
+        raise damaged(root, e) from None
 
 
 def _prune(root: Path, version: int) -> None:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,8 +20,15 @@ import numpy as np
 
 from index import chroma, sentvec
 from index.chroma import COLLECTION, HNSW, ChromaTarget, Guarded, guard, quiet_chroma
-from index.errors import IndexEmptyError, IndexIdentityError, ModelMismatchError
-from index.layout import DataDir
+from index.errors import (
+    IndexCorrupt,
+    IndexEmptyError,
+    IndexIdentityError,
+    IndexWriteError,
+    ModelMismatchError,
+    is_corruption,
+)
+from index.layout import DataDir, write_problem
 from index.types import Article, Chunk, ChunkParams, ChunkVectors, Passage, content_hash
 
 log = logging.getLogger(__name__)
@@ -84,18 +93,36 @@ class Store:
         self.dim = dim
         self.chunking = chunking  # given by writers: what they will cut articles with
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.layout.registry, timeout=30, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.executescript(_SCHEMA)
-        self._migrate()
+        # a read-only data dir (a read-only mount, a shared copy) is read as it is, never written
+        self.read_only = self.layout.registry.exists() and not os.access(self.data_dir, os.W_OK)
         self._client: Any = None
         self._collection: Any = None
         self._vector_store: Any = None
-        if target is not None:  # the registry must describe this collection
-            self._attach()
-        if not embed_model:  # a reader that only looks (stats): take the index as it is
-            self.embed_model = self.meta("embed_model") or ""
-            self.dim = int(self.meta("dim") or 0)
+        self._wrote_vectors = False
+        self._scratch: Path | None = None  # a read-only index's vectors, copied where Chroma may write
+        try:
+            if self.read_only:
+                uri = f"file:{self.layout.registry}?mode=ro&immutable=1"  # WAL needs no -shm file then
+                self.db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            else:
+                self.db = sqlite3.connect(self.layout.registry, timeout=30, check_same_thread=False)
+                self.db.execute("PRAGMA journal_mode=WAL")
+            # a damaged registry is said at open, not half-way through an answer (~20 ms for 7 MB)
+            check = self.db.execute("PRAGMA quick_check(1)").fetchone()[0]
+            if check != "ok":
+                raise IndexCorrupt(f"The index registry {self.layout.registry}", detail=check)
+            if not self.read_only:
+                self.db.executescript(_SCHEMA)
+                self._migrate()
+            if target is not None:  # the registry must describe this collection
+                self._attach()
+            if not embed_model:  # a reader that only looks (stats): take the index as it is
+                self.embed_model = self.meta("embed_model") or ""
+                self.dim = int(self.meta("dim") or 0)
+        except sqlite3.DatabaseError as e:
+            if not is_corruption(e):
+                raise
+            raise IndexCorrupt(f"The index registry {self.layout.registry}", detail=str(e)) from None
         self._check_identity()
 
     @property
@@ -176,22 +203,103 @@ class Store:
         if self._collection is None:
             if self.target is not None:
                 client = self.target.client()
-                name = self.target.collection
-            else:
-                import chromadb
+                # embedding_function=None: we embed ourselves; Chroma's default would download an ONNX model
+                with guard(self.target):
+                    collection = client.get_or_create_collection(
+                        self.target.collection,
+                        configuration={"hnsw": HNSW},  # type: ignore[arg-type]
+                        embedding_function=None,
+                    )
+                self._client = client
+                self._collection = Guarded(collection, self.target)
+                return self._collection
+            import chromadb
 
-                client = chromadb.PersistentClient(path=str(self.layout.chroma), settings=quiet_chroma())
-                name = COLLECTION
-            # embedding_function=None: we embed ourselves; Chroma's default would download an ONNX model.
-            with guard(self.target):
-                collection = client.get_or_create_collection(
-                    name,
-                    configuration={"hnsw": HNSW},  # type: ignore[arg-type]
-                    embedding_function=None,
-                )
-            self._client = client
-            self._collection = Guarded(collection, self.target) if self.target else collection
+            self._check_vector_files()  # Chroma's native code would crash or answer wrongly on damaged files
+            path = str(self.layout.chroma if not self.read_only else self._scratch_copy())
+            try:
+                with self._vectors_guard():
+                    self._client = chromadb.PersistentClient(path=path, settings=quiet_chroma())
+                    self._collection = self._client.get_or_create_collection(
+                        COLLECTION,
+                        configuration={"hnsw": HNSW},  # type: ignore[arg-type]
+                        embedding_function=None,
+                    )
+            except BaseException:
+                self._client = self._collection = None
+                _forget_system(path)  # a half-started Chroma must not be reused by the next open here
+                raise
         return self._collection
+
+    def _scratch_copy(self) -> Path:
+        """A private copy of a read-only index's vector store: Chroma writes even to read (its log, locks)."""
+        import shutil
+        import tempfile
+
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="kabar-ro-"))
+            log.info("the data dir %s is read-only: reading a copy of its vectors", self.data_dir)
+            shutil.copytree(self.layout.chroma, self._scratch / "chroma")
+        return self._scratch / "chroma"
+
+    @contextmanager
+    def _vectors_guard(self) -> Iterator[None]:
+        """Chroma's own reports of a damaged store (its SQLite file, its HNSW files) as IndexCorrupt."""
+        try:
+            yield
+        except IndexCorrupt:
+            raise
+        except BaseException as e:  # pyo3's PanicException derives from BaseException
+            if isinstance(e, KeyboardInterrupt | SystemExit):
+                raise
+            writable = isinstance(e, Exception) and not self.read_only  # a read-only one is read from a copy
+            problem = write_problem(self.data_dir, e) if writable else None
+            if problem is not None:  # Chroma writes even to read (it applies its log): a full disk fails it
+                raise IndexWriteError(problem) from None
+            if not _chroma_damage(e):
+                raise
+            raise IndexCorrupt(f"The vector store {self.layout.chroma}", detail=str(e)) from None
+
+    def _vector_files(self) -> dict[str, int]:
+        """Chroma's segment files (everything but its SQLite database): relative path -> size."""
+        root = self.layout.chroma
+        if not root.is_dir():
+            return {}
+        return {
+            str(p.relative_to(root)): p.stat().st_size
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.name.startswith("chroma.sqlite3")
+        }
+
+    def _record_vector_files(self) -> None:
+        """After a completed run: the sizes of Chroma's segment files, to catch truncation later."""
+        with self.db:
+            self.set_meta("vector_files", json.dumps(self._vector_files()))
+
+    def _check_vector_files(self) -> None:
+        """Segment files at least as large as the last completed run left them (Chroma's native code reads a
+        truncated HNSW file without complaint, or crashes on it).
+
+        Only sizes: a reader's Chroma may legitimately grow them later (it applies its log), and contents
+        damaged in place are not caught here. Skipped while a run is unfinished (`dirty`).
+        """
+        recorded = self.meta("vector_files")
+        if recorded is None or self.meta("dirty") is not None:
+            return
+        now = self._vector_files()
+        for name, size in json.loads(recorded).items():
+            if name not in now:
+                problem = f"{name} is missing"
+            elif now[name] < size:
+                problem = f"{name} has {now[name]} bytes, {size} were written"
+            else:
+                continue
+            raise IndexCorrupt(f"The vector store {self.layout.chroma}", detail=problem)
+
+    def check_vectors(self) -> int:
+        """Open the vector store and count its vectors: a damaged one raises IndexCorrupt here."""
+        with self._vectors_guard():
+            return int(self.collection.count())
 
     def max_batch_size(self) -> int:
         """The most records Chroma takes in one call."""
@@ -227,7 +335,10 @@ class Store:
 
     def dense_search(self, query_vec: np.ndarray, k: int) -> list[tuple[str, float]]:
         """Top-k (chunk_id, cosine similarity), straight from the collection (no llama-index on reads)."""
-        return [(chunk_of(i), s) for i, s in chroma.dense_search(self.collection, query_vec, k)]
+        if self.target is not None:
+            return [(chunk_of(i), s) for i, s in chroma.dense_search(self.collection, query_vec, k)]
+        with self._vectors_guard():
+            return [(chunk_of(i), s) for i, s in chroma.dense_search(self.collection, query_vec, k)]
 
     def keyword_source(self) -> Any:
         """The keyword index readers of this data dir search (the writer keeps it beside the registry)."""
@@ -251,7 +362,8 @@ class Store:
     def _fetch_vectors(self, vector_ids: list[str]) -> dict[str, ChunkVectors]:
         if not vector_ids:
             return {}
-        got = self.collection.get(ids=vector_ids, include=["embeddings", "metadatas"])
+        with self._vectors_guard():
+            got = self.collection.get(ids=vector_ids, include=["embeddings", "metadatas"])
         out = {}
         for i, v, meta in zip(got["ids"], got["embeddings"], got["metadatas"], strict=True):
             packed = (meta or {}).get(sentvec.KEY)
@@ -328,6 +440,8 @@ class Store:
         if self.meta("dirty") is None:  # until a run completes, a crash may leave unregistered vectors
             with self.db:
                 self.set_meta("dirty", "1")
+                self.db.execute("DELETE FROM meta WHERE key = 'vector_files'")  # recorded again at close
+        self._wrote_vectors = True
         if nodes:
             # delete first: a vector left by a crashed run under the same id must not be duplicated
             for i in range(0, len(nodes), _VECTOR_BATCH):  # Chroma rejects calls over its max batch size
@@ -438,6 +552,9 @@ class Store:
         orphans = sorted(stored - known)
         if orphans:
             log.info("removing %d orphan vectors", len(orphans))
+            with self.db:  # Chroma's files change: recorded again at close
+                self.db.execute("DELETE FROM meta WHERE key = 'vector_files'")
+            self._wrote_vectors = True
             for i in range(0, len(orphans), 5000):
                 self.vector_store.delete_nodes(node_ids=orphans[i : i + 5000])
         return len(orphans)
@@ -532,12 +649,54 @@ class Store:
             raise IndexEmptyError(f"Nothing is indexed in {self.where} yet: run `kabar index` first.")
 
     def close(self) -> None:
-        """Close the registry connection and release Chroma."""
+        """Close the registry connection and release Chroma (recording its files after a completed run)."""
+        released = False
         if self._client is not None:
             if self.target is None:
                 self._client.close()
+                released = _released(self._client)
             self._client = self._collection = self._vector_store = None
+        if self._scratch is not None:
+            import shutil
+
+            shutil.rmtree(self._scratch, ignore_errors=True)
+        if self._wrote_vectors and self.meta("dirty") is None:
+            if released:  # the last client of this path in the process: Chroma has flushed its files
+                self._record_vector_files()
+            else:  # another client here may still flush them: nothing recorded, nothing checked
+                with self.db:
+                    self.db.execute("DELETE FROM meta WHERE key = 'vector_files'")
         self.db.close()
+
+
+def _forget_system(path: str) -> None:
+    """Drop Chroma's shared system for `path` from its per-process cache (after it failed to start)."""
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient._identifier_to_system.pop(path, None)
+        SharedSystemClient._identifier_to_refcount.pop(path, None)
+    except (ImportError, AttributeError):
+        pass
+
+
+def _released(client: Any) -> bool:
+    """Whether closing `client` stopped Chroma's shared system for its path (no other client holds it)."""
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        return client._identifier not in SharedSystemClient._identifier_to_system
+    except (ImportError, AttributeError):  # another Chroma version: assume not, and record nothing
+        return False
+
+
+def _chroma_damage(e: BaseException) -> bool:
+    """Whether a Chroma failure reports a damaged store (its SQLite file or HNSW segment), by its text."""
+    text = f"{type(e).__name__}: {e}".lower()
+    return type(e).__name__ == "PanicException" or any(
+        s in text
+        for s in ("malformed", "not a database", "corrupt", "hnsw", "deserializ", "pickle", "compactor")
+    )
 
 
 def vector_id(chunk_id: str, text_hash: str) -> str:

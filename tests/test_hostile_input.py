@@ -455,3 +455,46 @@ def test_pixel_is_not_indexed_as_prose(tmp_path, fake_embedder):
     assert "Paragraf penutup." in embedded
     for marker in ("CDATA", "function", "createElement", "display", "{", ";"):
         assert marker not in embedded
+
+
+# --- hostile questions ---------------------------------------------------------------------------------
+
+HOSTILE_QUESTIONS = {
+    "10,000 characters": "Apa kata Kementerian Luar Negeri tentang pasukan Korea Utara? " * 160,
+    "empty": "",
+    "blank": " \t\n ",
+    "only punctuation": "?!?!... ,,, ;; -- ??? !!!",
+    "mixed scripts": "Apa kabar 北京 и Москва مرحبا שלום Ελλάδα 🇮🇩 tentang Korea?",
+    "NUL and controls": "Korea\x00 Utara\x07\x1b[31m pasukan\u202e\u200b?",
+    "zero-width only": "\u200b\u200c\u200d\ufeff\u2060",
+    "one emoji": "🔥",
+}
+
+
+@pytest.fixture
+def seed_engine(tmp_path, fake_embedder):
+    from bot.app import engine_for
+    from index.ingest import index_paths
+    from index.search import Searcher
+    from index.store import Store
+
+    store = Store(tmp_path / "data", fake_embedder.name, fake_embedder.dim)
+    index_paths([ROOT / "seeds"], store, fake_embedder)
+    yield engine_for(Searcher(store, fake_embedder)), store
+    store.close()
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_QUESTIONS))
+def test_hostile_questions_get_an_answer_or_a_refusal_quickly(seed_engine, kind):
+    question = HOSTILE_QUESTIONS[kind]
+    engine, store = seed_engine
+    with timed(10):
+        answer = engine.answer(question)
+    assert answer.refused or answer.citations  # a refusal, or an answer that cites what it quotes
+    assert answer.refused == (not answer.citations) and answer.answer.strip()
+    for c in answer.citations:  # quotes are the article's own text
+        rows = store.db.execute("SELECT text FROM chunks WHERE article_id = ?", (c.article_id,))
+        texts = [r[0] for r in rows]
+        assert c.quote and any(c.quote in t for t in texts)
+    if kind in ("empty", "blank", "only punctuation", "zero-width only", "one emoji"):
+        assert answer.refused  # nothing to look for: never a guess

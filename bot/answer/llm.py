@@ -187,7 +187,11 @@ def _check_status(response: httpx.Response) -> None:
     if code == 429 or code >= 500:
         raise _Retryable(f"HTTP {code}", Failure.HTTP_ERROR, code)
     if code >= 400:
-        detail = response.text[:200].replace("\n", " ")
+        detail = response.text
+        key = response.request.headers.get("authorization", "").removeprefix("Bearer ")
+        if key:  # a server that echoes the key back ("invalid key sk-...") must not put it in our messages
+            detail = detail.replace(key, "***")
+        detail = detail[:200].replace("\n", " ")
         raise LLMError(f"LLM server answered HTTP {code}: {detail}", Failure.HTTP_ERROR, code)
 
 

@@ -81,6 +81,7 @@ def check_report(kabar, settings: Settings) -> list[str]:
 @pass_context
 def discord_cmd(ctx: Context, check: bool, data_dir: Path | None) -> None:
     """Run Kabar as a Discord bot (token from KABAR_DISCORD_TOKEN; see docs/discord.md)."""
+    import aiohttp
     import discord
 
     from bot.app import build
@@ -102,6 +103,10 @@ def discord_cmd(ctx: Context, check: bool, data_dir: Path | None) -> None:
             raise click.ClickException(
                 "Discord rejected the token in KABAR_DISCORD_TOKEN; reset it in the Developer Portal "
                 "(Bot → Reset Token) and set it again."
+            ) from None
+        except (OSError, aiohttp.ClientError) as e:  # no network, DNS, TLS: one line, no traceback
+            raise click.ClickException(
+                f"Could not reach Discord: {e}. Check the network and try again."
             ) from None
         except discord.PrivilegedIntentsRequired:
             raise click.ClickException(

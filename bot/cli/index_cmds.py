@@ -22,6 +22,9 @@ from bot.cli.common import Context, corpus_paths, data_dir_option, pass_context,
     is_flag=True,
     help="Server mode: recover this writer's registry from the Chroma collection first.",
 )
+@click.option(
+    "--repair", is_flag=True, help="First rebuild the keyword index from the registry (no re-embedding)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @data_dir_option
 @pass_context
@@ -31,6 +34,7 @@ def index_cmd(
     prune: bool,
     rebuild: bool,
     rebuild_registry: bool,
+    repair: bool,
     as_json: bool,
     data_dir: Path | None,
 ) -> None:
@@ -43,6 +47,8 @@ def index_cmd(
         raise click.UsageError("--rebuild-registry needs a Chroma server (KABAR_CHROMA_URL)")
     with progress_bars(not as_json) as progress:
         indexer = indexer_for(settings, settings.data_dir(data_dir), embedder_for(settings, progress))
+        if repair and not rebuild and indexer.exists():
+            indexer.repair()
         report, stats = indexer.sync(
             corpus, prune=prune, rebuild=rebuild, rebuild_registry=rebuild_registry, progress=progress
         )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import sys
 
 import click
 
 from bot.cli import ask, discord_cmd, eval_cmd, index_cmds
 from bot.cli.common import err
-from index.errors import KabarError
+from index.errors import KabarError, is_corruption
 
 # Third-party chatter capped at WARNING even with -vv.
 _NOISY_LOGGERS = (
@@ -56,5 +57,13 @@ def main() -> None:
         e.show()
         sys.exit(e.exit_code)
     except KabarError as e:
-        err.print(f"[red]error:[/red] {e}")
+        err.print(f"[red]error:[/red] {e}", markup=True, highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except sqlite3.DatabaseError as e:  # damage found past the checks at open (they catch most)
+        if not is_corruption(e):
+            raise
+        err.print(
+            f"[red]error:[/red] the index registry is damaged ({e}); repair it with `kabar index --rebuild`.",
+            soft_wrap=True,
+        )
         sys.exit(1)

@@ -21,7 +21,10 @@ def is_admin(member: Any, admin_role: str | None) -> bool:
     wanted = (admin_role or "").strip()
     if not wanted:
         return False
-    return any(role.name == wanted or str(role.id) == wanted for role in getattr(member, "roles", ()))
+    roles = getattr(member, "roles", None) or ()
+    if wanted.isdigit():  # an id: a role merely *named* like the id must not pass
+        return any(getattr(role, "id", None) == int(wanted) for role in roles)
+    return any(getattr(role, "name", None) == wanted for role in roles)
 
 
 def admin_refusal(admin_role: str | None) -> Refusal:
@@ -50,14 +53,17 @@ def channel_allowed(settings: Settings, guild_id: int | None, channel: Any) -> b
 
 
 def question_refusal(
-    settings: Settings, cooldown: Cooldown, user_id: int, question: str, lang: str
+    settings: Settings, cooldown: Cooldown, user_id: int, question: str, lang: str, waiting: int = 0
 ) -> Refusal | None:
-    """Why this question is not answered now (empty, too long, too soon), or None; counts the cooldown."""
+    """Why this question is not answered now (empty, too long, too many waiting, too soon), or None; counts
+    the cooldown. `waiting`: questions already waiting for the engine."""
     if not question.strip():
         return Refusal("empty_question", lang)
     limit = settings.discord.max_question_chars
     if len(question) > limit:
         return Refusal("too_long", lang, length=len(question), limit=limit)
+    if waiting >= settings.discord.max_waiting:  # a bounded queue: later, rather than minutes of waiting
+        return Refusal("queue_full", lang)
     wait = cooldown.retry_after(user_id)
     if wait > 0:
         return Refusal("cooldown", lang, seconds=math.ceil(wait))

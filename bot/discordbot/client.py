@@ -15,9 +15,11 @@ from bot.app import Kabar
 from bot.discordbot.access import guild_allowed
 from bot.discordbot.delivery import SourcesButton
 from bot.discordbot.errors import Refusal, handle_interaction_error
-from bot.discordbot.memory import AnswerCache, Conversations, Cooldown
+from bot.discordbot.memory import AnswerCache, Conversations, Cooldown, MemoryFile
+from bot.discordbot.render import NO_PINGS
 from bot.discordbot.worker import Worker
 from bot.settings import Settings
+from index.layout import DataDir
 
 if TYPE_CHECKING:
     from index.watch import CorpusWatcher
@@ -80,6 +82,7 @@ class KabarBot(commands.Bot):
         progress_interval: float = 2.0,
         extensions: Sequence[str] = EXTENSIONS,
         tree_cls: type[KabarTree] = KabarTree,
+        memory: MemoryFile | None = None,
         **client_options: Any,
     ):
         super().__init__(
@@ -88,15 +91,17 @@ class KabarBot(commands.Bot):
             intents=build_intents(settings),
             tree_cls=tree_cls,
             # article text may hold "@everyone" or user ids: nothing the bot sends pings anyone
-            allowed_mentions=discord.AllowedMentions.none(),
+            allowed_mentions=NO_PINGS,
             **client_options,
         )
         self.kabar = kabar
         self.settings = settings
         self.worker = worker or Worker(kabar)
         self.cooldown = Cooldown(settings.discord.cooldown_seconds, clock)
-        self.conversations = Conversations(settings.discord.memory_turns)
-        self.answers = AnswerCache()
+        # kept in the data dir, so a restart mid-conversation carries on (and old buttons still work)
+        self.memory = memory or MemoryFile(DataDir(kabar.data_dir).bot_memory if kabar else ":memory:")
+        self.conversations = Conversations(settings.discord.memory_turns, store=self.memory)
+        self.answers = AnswerCache(store=self.memory)
         self.progress_interval = progress_interval
         self.extension_names = tuple(extensions)
         self.watcher: CorpusWatcher | None = None
@@ -117,6 +122,7 @@ class KabarBot(commands.Bot):
             self.watcher.stop()
             self.watcher = None
         await super().close()
+        self.memory.close()
 
     async def load_cogs(self) -> None:
         """Load every feature's cog and register the persistent "All sources" button."""

@@ -12,7 +12,7 @@ import discord
 from bot.answer.types import Answer
 from bot.discordbot.errors import handle_interaction_error
 from bot.discordbot.memory import AnswerCache
-from bot.discordbot.render import language_of, render_answer, render_sources_full
+from bot.discordbot.render import NO_PINGS, language_of, render_answer, render_sources_full
 from bot.discordbot.texts import text
 
 log = logging.getLogger(__name__)
@@ -57,13 +57,13 @@ async def show_sources(interaction: discord.Interaction, answer: Answer | None) 
     """Send every source of `answer` ephemerally, or say the answer is no longer remembered."""
     if answer is None:
         await interaction.response.send_message(
-            text("sources_gone", language_of(interaction.locale)), ephemeral=True
+            text("sources_gone", language_of(interaction.locale)), ephemeral=True, allowed_mentions=NO_PINGS
         )
         return
     pages = render_sources_full(answer)
-    await interaction.response.send_message(embeds=pages[0].embeds, ephemeral=True)
+    await interaction.response.send_message(embeds=pages[0].embeds, ephemeral=True, allowed_mentions=NO_PINGS)
     for page in pages[1:]:
-        await interaction.followup.send(embeds=page.embeds, ephemeral=True)
+        await interaction.followup.send(embeds=page.embeds, ephemeral=True, allowed_mentions=NO_PINGS)
 
 
 def sources_view(key: str, lang: str) -> discord.ui.View:
@@ -79,7 +79,11 @@ async def send_answer(answer: Answer, answers: AnswerCache, send_first: Send, se
     key = answers.put(answer) if any(m.sources_button for m in messages) else None
     sent = []
     for i, m in enumerate(messages):
-        kwargs: dict[str, Any] = {"content": m.content or None, "embeds": m.embeds}
+        kwargs: dict[str, Any] = {
+            "content": m.content or None,
+            "embeds": m.embeds,
+            "allowed_mentions": NO_PINGS,
+        }
         if m.sources_button and key is not None:
             kwargs["view"] = sources_view(key, answer.language)
         sent.append(await (send_first if i == 0 else send_next)(**kwargs))

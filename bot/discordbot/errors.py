@@ -7,7 +7,7 @@ import logging
 import discord
 from discord import app_commands
 
-from bot.discordbot.render import language_of
+from bot.discordbot.render import NO_PINGS, language_of
 from bot.discordbot.texts import text
 from bot.discordbot.worker import IndexBusy
 from index.errors import IndexEmptyError, IndexUnavailable
@@ -54,9 +54,9 @@ def user_message(error: BaseException, lang: str) -> tuple[str, bool]:
 async def respond(interaction: discord.Interaction, content: str, *, ephemeral: bool = True) -> None:
     """Reply to an interaction whether or not it was already answered or deferred."""
     if interaction.response.is_done():
-        await interaction.followup.send(content, ephemeral=ephemeral)
+        await interaction.followup.send(content, ephemeral=ephemeral, allowed_mentions=NO_PINGS)
     else:
-        await interaction.response.send_message(content, ephemeral=ephemeral)
+        await interaction.response.send_message(content, ephemeral=ephemeral, allowed_mentions=NO_PINGS)
 
 
 async def handle_interaction_error(interaction: discord.Interaction, error: BaseException) -> None:
@@ -64,7 +64,7 @@ async def handle_interaction_error(interaction: discord.Interaction, error: Base
     message, expected = user_message(error, language_of(interaction.locale))
     command = interaction.command.qualified_name if interaction.command else "component"
     if expected:
-        log.debug("/%s refused for user %s: %s", command, interaction.user.id, error)
+        log.debug("/%s refused for user %s: %s", command, getattr(interaction.user, "id", None), error)
     else:
         original = getattr(error, "original", error)
         log.error("/%s failed", command, exc_info=(type(original), original, original.__traceback__))

@@ -34,6 +34,8 @@ EMBEDS_PER_MESSAGE = 10
 THREAD_NAME_LIMIT = 100
 
 COLOUR = discord.Colour(0x2B6CB0)
+# Passed with every message, edit and follow-up (the client default too): article text never pings anyone.
+NO_PINGS = discord.AllowedMentions.none()
 _FOOTER_RESERVE = 200  # room kept for the "more sources" footer when filling the sources embed
 _MIN_FIELD_VALUE = 80  # below this a source is left to the "All sources" view instead of squeezed
 
@@ -162,6 +164,22 @@ def _wrap(m: re.Match[str]) -> str:
     return f"<{url}>{trail}" if url else trail
 
 
+# What article text must not become in Discord: mentions of users, roles, channels, commands, emoji and
+# timestamps (<@1>, <@&2>, <#3>, </cmd:4>, <:e:5>, <t:6>), @everyone/@here, and masked links [x](url).
+# A zero-width space breaks each apart; what a reader sees stays the article's text.
+_MENTION = re.compile(r"<(?=@|#\d|/[\w -]+:\d|a?:\w+:\d|t:-?\d)")
+_MASS_MENTION = re.compile(r"@(?=everyone|here)")
+_MASKED_LINK = re.compile(r"\](?=\()")
+_ZWSP = "\u200b"
+
+
+def defuse(text: str) -> str:
+    """Article text made inert for Discord: no mention, no @everyone/@here, no masked link forms."""
+    text = _MENTION.sub("<" + _ZWSP, text)
+    text = _MASS_MENTION.sub("@" + _ZWSP, text)
+    return _MASKED_LINK.sub("]" + _ZWSP, text)
+
+
 def one_line(text: str) -> str:
     """Whitespace runs (newlines included) collapsed to single spaces."""
     return " ".join(text.split())
@@ -179,10 +197,15 @@ class OutMessage:
     sources_button: bool = False
 
 
+def safe_url(url: str | None) -> bool:
+    """Whether an article's link can be shown as one: http(s), nothing that would end the <...> early."""
+    return bool(url) and re.fullmatch(r"https?://[^\s<>()\[\]`]+", (url or "").strip()) is not None
+
+
 def citation_title(c: Citation) -> str:
     """The article's title, else its file name, else its id."""
     if c.title and c.title.strip():
-        return one_line(c.title)
+        return defuse(one_line(c.title))
     if c.path:
         return PurePath(c.path.split("#", 1)[0]).name or c.article_id
     return c.article_id
@@ -194,7 +217,7 @@ def citation_meta(c: Citation) -> str:
     source = (c.source or "").strip()
     if source and source.casefold() != who.casefold():
         who = f"{who} (via {source})" if who else source
-    return one_line(" · ".join(p for p in (who, (c.date or "").strip()) if p))
+    return defuse(one_line(" · ".join(p for p in (who, (c.date or "").strip()) if p)))
 
 
 def answer_notes(answer: Answer) -> tuple[str, str]:
@@ -214,7 +237,7 @@ def render_answer(answer: Answer) -> list[OutMessage]:
 
     The LLM notice goes above the text and the count of removed sentences below it, as `kabar ask` shows them.
     """
-    body = wrap_links(answer.answer.strip())
+    body = wrap_links(defuse(answer.answer.strip()))
     if not body and (answer.refused or not answer.citations):
         body = text("no_answer", answer.language)
     notice, removed = answer_notes(answer)
@@ -263,13 +286,13 @@ def source_field(c: Citation, budget: int) -> tuple[str, bool]:
         meta, meta_cut = clip(meta, budget // 3)
         lines.append(meta)
         cut = cut or meta_cut
-    if c.url and c.url.strip():
-        link = f"<{one_line(c.url)}>"
+    if safe_url(c.url):
+        link = f"<{one_line(c.url or '')}>"
         if len(link) <= budget // 3:
             lines.append(link)
         else:
             cut = True  # the "All sources" view shows it
-    quote = one_line(c.quote)
+    quote = defuse(one_line(c.quote))
     room = budget - sum(len(line) + 1 for line in lines) - 2
     if quote and room >= 16:
         quote, quote_cut = clip(quote, room)
@@ -287,9 +310,9 @@ def render_sources_full(answer: Answer) -> list[OutMessage]:
         lines = [f"**[{c.n}] {citation_title(c)}**"]
         if meta := citation_meta(c):
             lines.append(meta)
-        if c.url and c.url.strip():
-            lines.append(f"<{one_line(c.url)}>")
-        lines.append(f"“{c.quote.strip()}”")
+        if safe_url(c.url):
+            lines.append(f"<{one_line(c.url or '')}>")
+        lines.append(f"“{defuse(c.quote.strip())}”")
         blocks.append("\n".join(lines))
     pages = [p.strip() for p in split_text("\n\n".join(blocks), EMBED_DESCRIPTION_LIMIT) if p.strip()]
     title = text("sources", answer.language)
@@ -379,7 +402,7 @@ def render_added(result: AddResult) -> str:
     """What `/add_article` added, within one message."""
     lines = []
     for a in result.articles:
-        title = clip(one_line(a.title or "(untitled)"), 200)[0]
+        title = clip(defuse(one_line(a.title or "(untitled)")), 200)[0]
         if a.status == "unchanged":
             lines.append(f"ℹ️ Already indexed: **{title}** (`{a.article_id}`, {a.chunks} chunk(s)).")
         else:

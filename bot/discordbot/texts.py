@@ -41,6 +41,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "id": "Tunggu {seconds} detik lagi sebelum bertanya lagi.",
         "en": "Please wait {seconds} more second(s) before asking again.",
     },
+    "queue_full": {
+        "id": "Kabar sedang menjawab banyak pertanyaan; tanyakan lagi sebentar lagi.",
+        "en": "Kabar is answering many questions right now; please ask again in a minute.",
+    },
     "not_here": {
         "id": "Kabar tidak digunakan di sini.",
         "en": "Kabar is not enabled here.",

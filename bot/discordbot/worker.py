@@ -68,8 +68,15 @@ class ModelGate:
             self._cond.notify_all()
 
 
+GATED_BATCH = 8  # texts per model call of a re-index: a waiting question gets in after at most this many
+
+
 class _GatedEmbedder:
-    """The shared embedder as the indexer sees it: every call passes the model gate."""
+    """The shared embedder as the indexer sees it: every call passes the model gate, in small pieces.
+
+    The indexer embeds a whole step (KABAR_INDEX_BATCH chunks, and their sentences) in one call, which can
+    take minutes on a busy machine; cut into pieces of GATED_BATCH texts, a question waits for one piece.
+    """
 
     def __init__(self, inner: Any, gate: ModelGate):
         self._inner = inner
@@ -79,12 +86,20 @@ class _GatedEmbedder:
         self.max_tokens = inner.max_tokens
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
-        with self._gate.indexing():
-            return self._inner.embed_queries(texts)
+        return self._pieces(self._inner.embed_queries, texts)
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
-        with self._gate.indexing():
-            return self._inner.embed_passages(texts)
+        return self._pieces(self._inner.embed_passages, texts)
+
+    def _pieces(self, embed: Any, texts: list[str]) -> np.ndarray:
+        if len(texts) <= GATED_BATCH:
+            with self._gate.indexing():
+                return embed(texts)
+        parts = []
+        for i in range(0, len(texts), GATED_BATCH):
+            with self._gate.indexing():
+                parts.append(embed(texts[i : i + GATED_BATCH]))
+        return np.concatenate(parts)
 
     def count_tokens(self, text: str) -> int:
         with self._gate.indexing():
@@ -113,6 +128,7 @@ class Worker:
         self.kabar = kabar
         self.gate = ModelGate()
         self._indexer: Indexer | None = None
+        self.waiting = 0  # questions handed to answer() and not answered yet (read by the event loop)
 
     @property
     def indexer(self) -> Indexer:
@@ -123,7 +139,11 @@ class Worker:
 
     async def answer(self, question: str, history: Sequence[Turn] = ()) -> Answer:
         """The engine's answer, computed in a worker thread."""
-        return await asyncio.to_thread(self._answer, question, list(history))
+        self.waiting += 1
+        try:
+            return await asyncio.to_thread(self._answer, question, list(history))
+        finally:
+            self.waiting -= 1
 
     def _answer(self, question: str, history: list[Turn]) -> Answer:
         with self.gate.question():

@@ -12,7 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discordbot.access import admin_only
-from bot.discordbot.render import render_added, render_index_report, render_progress
+from bot.discordbot.render import NO_PINGS, render_added, render_index_report, render_progress
 from bot.discordbot.uploads import check_attachment, check_content
 from bot.discordbot.worker import IndexBusy, ProgressBoard
 from index.errors import KabarError
@@ -73,7 +73,9 @@ class AdminCog(commands.Cog, name="Admin"):
         limit = self.bot.settings.discord.max_attachment_bytes
         problem = check_attachment(file.filename, file.size, limit)
         if problem:
-            await interaction.response.send_message(f"❌ {problem}", ephemeral=True)
+            await interaction.response.send_message(
+                f"❌ {problem}", ephemeral=True, allowed_mentions=NO_PINGS
+            )
             return
         await interaction.response.defer(thinking=True, ephemeral=True)
         folders = list(self.bot.settings.index.corpus)
@@ -105,7 +107,7 @@ class AdminCog(commands.Cog, name="Admin"):
                 shown = version
                 try:
                     await interaction.edit_original_response(
-                        content=render_progress(what, phase, done, total)
+                        content=render_progress(what, phase, done, total), allowed_mentions=NO_PINGS
                     )
                 except discord.HTTPException as e:  # a missed progress update is harmless
                     log.debug("progress update failed: %s", e)
@@ -113,11 +115,11 @@ class AdminCog(commands.Cog, name="Admin"):
 
     async def _finish(self, interaction: discord.Interaction, content: str) -> None:
         try:
-            await interaction.edit_original_response(content=content)
+            await interaction.edit_original_response(content=content, allowed_mentions=NO_PINGS)
         except discord.HTTPException:  # the token expired on a long run: say it in the channel instead
             channel = interaction.channel
             if channel is not None and hasattr(channel, "send"):
-                await channel.send(content)
+                await channel.send(content, allowed_mentions=NO_PINGS)
 
 
 def _no_corpus(missing: list[str]) -> str:

@@ -34,7 +34,9 @@ class AskCog(commands.Cog, name="Ask"):
         """Refuse (ephemerally) or defer, then answer publicly; a reply to the answer is a follow-up."""
         question = question.strip()
         lang = detect_language(question)
-        refusal = question_refusal(self.bot.settings, self.bot.cooldown, interaction.user.id, question, lang)
+        refusal = question_refusal(
+            self.bot.settings, self.bot.cooldown, interaction.user.id, question, lang, self.bot.worker.waiting
+        )
         if refusal is not None:
             raise refusal  # the central handler sends it ephemerally
         await interaction.response.defer(thinking=True)

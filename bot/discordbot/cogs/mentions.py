@@ -17,7 +17,7 @@ from bot.discordbot.access import channel_allowed, question_refusal
 from bot.discordbot.delivery import send_answer
 from bot.discordbot.errors import user_message
 from bot.discordbot.memory import Conversations
-from bot.discordbot.render import thread_name
+from bot.discordbot.render import NO_PINGS, thread_name
 from bot.settings import Settings
 from index.lang import detect_language
 
@@ -105,7 +105,9 @@ class MentionsCog(commands.Cog, name="Mentions"):
         lang = detect_language(question, default=history[-1].answer.language if history else "id")
         if not question and trigger.key is not None:
             return  # an image or a sticker in a conversation: nothing to answer
-        refusal = question_refusal(self.bot.settings, self.bot.cooldown, message.author.id, question, lang)
+        refusal = question_refusal(
+            self.bot.settings, self.bot.cooldown, message.author.id, question, lang, self.bot.worker.waiting
+        )
         if refusal is not None:
             await self._say(message, message.channel, refusal.message(lang), trigger.in_own_thread)
             return
@@ -153,9 +155,9 @@ class MentionsCog(commands.Cog, name="Mentions"):
     async def _say(self, message: discord.Message, destination: Any, text: str, in_thread: bool) -> None:
         try:
             if in_thread:
-                await destination.send(text)
+                await destination.send(text, allowed_mentions=NO_PINGS)
             else:
-                await message.reply(text, mention_author=False)
+                await message.reply(text, mention_author=False, allowed_mentions=NO_PINGS)
         except discord.HTTPException:
             log.warning("could not reply to message %s", message.id, exc_info=True)
 

