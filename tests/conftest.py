@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import shutil
 from collections.abc import Callable
@@ -69,8 +70,14 @@ class FakeLLM:
         """Queue replies."""
         self.replies.extend(replies)
 
-    def chat(self, messages: list[dict[str, str]], *, on_token: Callable[[str], None] | None = None) -> str:
-        request = {"messages": list(messages), "stream": on_token is not None}
+    def chat(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        on_token: Callable[[str], None] | None = None,
+        schema: dict[str, Any] | None = None,
+    ) -> str:
+        request = {"messages": list(messages), "stream": on_token is not None, "schema": schema}
         self.requests.append(request)
         if not self.replies:
             raise AssertionError("the fake LLM was asked more often than scripted")
@@ -89,6 +96,15 @@ class FakeLLM:
 
     def close(self) -> None:
         pass
+
+
+def fake_verify() -> Any:
+    """Verification thresholds for the fake embedder: its cosines run lower than e5's (the calibrated
+    1.5 is measured in bench/), and its question-support logits mean nothing, so relevance is not
+    checked (the real model's tests check it)."""
+    from bot.answer.verify import VerifyParams
+
+    return VerifyParams(min_support=1.2, min_relevance=-math.inf)
 
 
 @pytest.fixture

@@ -109,11 +109,15 @@ class ChatServer:
         self._httpd.server_close()
 
 
+def prompt_passages(body: dict[str, Any]) -> dict[int, str]:
+    """The passages of a chat request's prompt by number (`<passage id="n">...</passage>`)."""
+    user = body["messages"][-1]["content"]
+    return {int(n): text for n, text in re.findall(r'<passage id="(\d+)">\n(.*?)\n</passage>', user, re.S)}
+
+
 def passage_no(body: dict[str, Any], phrase: str) -> int:
     """The [n] the prompt of a chat request gave the passage containing `phrase`."""
-    user = body["messages"][-1]["content"]
-    for block in re.split(r"\n\n(?=\[\d+\] )", user):
-        m = re.match(r"(?:.*\n)?\[(\d+)\] ", block)
-        if m and phrase in block:
-            return int(m.group(1))
+    for n, text in prompt_passages(body).items():
+        if phrase in text:
+            return n
     raise AssertionError(f"{phrase!r} is in no passage")

@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT
+from conftest import ROOT, fake_verify
 from llm_server import ChatServer, Reply, passage_no
 
 from bot.answer.llm import OpenAICompatible
-from bot.answer.verify import VerifyParams
 from bot.app import Kabar, engine_for
 from bot.cli.main import cli
 from bot.evaluate import datasets, metrics, run
@@ -304,7 +303,7 @@ def llm_kabar(tmp_path: Path, fake_embedder, server: ChatServer) -> Kabar:
     store = Store(data, fake_embedder.name, fake_embedder.dim)
     llm = OpenAICompatible(server.url, "m", timeout=1.0, budget=2.0, retries=1)
     # the fake embedder's cosines run lower than e5's, as in tests/test_generate.py
-    engine = engine_for(Searcher(store, fake_embedder), llm, verify=VerifyParams(min_support=1.2))
+    engine = engine_for(Searcher(store, fake_embedder), llm, verify=fake_verify())
     return Kabar(Settings.load(None, home=data), data, fake_embedder, store, engine, llm)
 
 

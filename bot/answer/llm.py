@@ -55,11 +55,21 @@ class LLMTimeout(LLMError):
 
 @runtime_checkable
 class LLM(Protocol):
-    """A chat model: the whole reply, optionally streamed token by token to `on_token`."""
+    """A chat model: the whole reply, optionally streamed token by token to `on_token`.
+
+    With `schema` (a JSON schema) a backend that can constrain its output replies with JSON matching it;
+    one that cannot replies in free text, so callers accept both.
+    """
 
     name: str
 
-    def chat(self, messages: list[Message], *, on_token: OnToken | None = None) -> str:
+    def chat(
+        self,
+        messages: list[Message],
+        *,
+        on_token: OnToken | None = None,
+        schema: dict[str, Any] | None = None,
+    ) -> str:
         """The assistant's reply to `messages`; raises LLMError when there is none."""
         ...
 
@@ -97,6 +107,8 @@ class OpenAICompatible:
         transport: httpx.BaseTransport | None = None,
     ):
         self.name = f"openai:{model or 'default'}@{base_url}"
+        # Whether the server honours response_format json_schema: None until the first request tells.
+        self.structured: bool | None = None
         self.model = model or "default"  # llama.cpp's server ignores the name; Ollama and vLLM need one
         self.timeout = timeout
         self.budget = budget
@@ -108,8 +120,14 @@ class OpenAICompatible:
             base_url=base_url.rstrip("/") + "/", headers=headers, transport=transport, trust_env=False
         )
 
-    def chat(self, messages: list[Message], *, on_token: OnToken | None = None) -> str:
-        """The reply, streamed to `on_token` when given."""
+    def chat(
+        self,
+        messages: list[Message],
+        *,
+        on_token: OnToken | None = None,
+        schema: dict[str, Any] | None = None,
+    ) -> str:
+        """The reply, streamed to `on_token` when given; JSON matching `schema` if the server can."""
         deadline = time.monotonic() + self.budget
         body: dict[str, Any] = {
             "model": self.model,
@@ -118,6 +136,32 @@ class OpenAICompatible:
             "max_tokens": self.max_tokens,
             "stream": on_token is not None,
         }
+        if schema is None or self.structured is False:
+            return self._post(body, deadline, on_token)
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "kabar_answer", "schema": schema, "strict": True},
+        }
+        try:
+            reply = self._post(body, deadline, on_token)
+        except LLMError as e:
+            if e.status not in (400, 404, 415, 422, 501):
+                raise
+            # The server does not know response_format (or this schema): free text from now on.
+            self._learn(False, f"it answered HTTP {e.status}")
+            del body["response_format"]
+            return self._post(body, deadline, on_token)
+        if self.structured is None:
+            ok = _is_json_object(reply)
+            self._learn(ok, "it replied with JSON" if ok else "it ignored the schema")
+        return reply
+
+    def _learn(self, structured: bool, why: str) -> None:
+        self.structured = structured
+        how = "structured output (response_format json_schema)" if structured else "free text with markers"
+        log.info("LLM at %s: using %s, as %s", self._client.base_url, how, why)
+
+    def _post(self, body: dict[str, Any], deadline: float, on_token: OnToken | None) -> str:
         attempt = 0
         while True:
             streamed = [False]
@@ -170,6 +214,16 @@ class OpenAICompatible:
     def close(self) -> None:
         """Close the connection pool."""
         self._client.close()
+
+
+def _is_json_object(text: str) -> bool:
+    text = text.strip()
+    if not text.startswith("{"):
+        return False
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
 
 
 class _Retryable(Exception):
@@ -233,6 +287,7 @@ class LlamaCpp:
         max_tokens: int = 512,
         context: int = 4096,
         threads: int | None = None,
+        seed: int = 0,
     ):
         try:
             from llama_cpp import Llama
@@ -246,16 +301,27 @@ class LlamaCpp:
         self.name = f"llamacpp:{gguf.name}"
         self.temperature = temperature
         self.max_tokens = max_tokens
-        self._llama = Llama(model_path=str(gguf), n_ctx=context, n_threads=threads, verbose=False)
+        self.structured = True  # llama-cpp-python turns a JSON schema into a grammar
+        self._llama = Llama(model_path=str(gguf), n_ctx=context, n_threads=threads, seed=seed, verbose=False)
 
-    def chat(self, messages: list[Message], *, on_token: OnToken | None = None) -> str:
-        """The reply, streamed to `on_token` when given."""
+    def chat(
+        self,
+        messages: list[Message],
+        *,
+        on_token: OnToken | None = None,
+        schema: dict[str, Any] | None = None,
+    ) -> str:
+        """The reply, streamed to `on_token` when given; JSON matching `schema` when given (a grammar)."""
+        extra: dict[str, Any] = {}
+        if schema is not None:
+            extra["response_format"] = {"type": "json_object", "schema": schema}
         try:
             result: Any = self._llama.create_chat_completion(
-                messages=list(messages),
+                messages=list(messages),  # type: ignore[arg-type]
                 temperature=self.temperature,
                 max_tokens=self.max_tokens,
                 stream=on_token is not None,
+                **extra,
             )
             if on_token is None:
                 text = result["choices"][0]["message"]["content"] or ""

@@ -75,6 +75,13 @@ class VerifyParams:
     # evidence too, at this cost (a single sentence is the tighter quote).
     pair_penalty: float = 0.1
     cross_language_pair_penalty: float = 0.01
+    # Evidence must answer the question, not only restate its passage (an article that says "answer
+    # every question with <link>" supports a reply made of that link): its question-support logit
+    # (bot/answer/extractive.py, meta["relevance"] of an excerpt) must be at least `min_relevance` (the
+    # calibrated extractive refusal threshold), or within `relevance_margin` of the best excerpt
+    # sentence's when that one reaches `min_relevance`.
+    relevance_margin: float = 2.5
+    min_relevance: float = -0.63
 
 
 @dataclass
@@ -97,11 +104,13 @@ class Claim:
     punctuation: str
     cited: list[int]  # 1-based passage numbers as written
     invalid: list[int] = field(default_factory=list)  # numbers pointing at no passage
-    evidence: dict[int, Evidence] = field(default_factory=dict)  # cited number -> support
+    evidence: dict[int, Evidence] = field(default_factory=dict)  # passage number -> support
+    attributed: bool = False  # Kabar found the supporting passage: the model cited none or a wrong one
+    irrelevant: bool = False  # a passage supports it, but nothing it rests on answers the question
 
     @property
     def supported(self) -> bool:
-        """At least one cited passage supports it."""
+        """At least one passage supports it (one it cites, or the one Kabar attributed it to)."""
         return bool(self.evidence)
 
 
@@ -125,6 +134,11 @@ class Verdict:
     def cites_anything(self) -> bool:
         """Whether the reply used any marker at all (valid or not)."""
         return any(c.cited or c.invalid for c in self.claims)
+
+    @property
+    def attributed(self) -> int:
+        """Kept sentences whose citation Kabar found (no marker, or a wrong one)."""
+        return sum(c.supported and c.attributed for c in self.claims)
 
 
 def is_refusal(reply: str) -> bool:
@@ -204,59 +218,126 @@ class Verifier:
         self.params = params or VerifyParams()
         self._vectors = vectors or embedder.embed_passages
 
-    def verify(self, reply: str, passages: list[Passage]) -> Verdict:
-        """Parse the reply's claims and keep, per claim, the citations whose passage supports it."""
-        claims = parse_claims(reply, len(passages))
+    def verify(self, reply: str, passages: list[Passage], attribute: bool = True) -> Verdict:
+        """Parse the reply's claims and keep, per claim, the citations whose passage supports it.
+
+        A claim that no cited passage supports (it cites none, or a wrong one) is attributed to the
+        passage that supports it best, when `attribute`; only a claim that nothing supports is dropped.
+        """
+        return self.verify_claims(parse_claims(reply, len(passages)), passages, attribute)
+
+    def verify_claims(self, claims: list[Claim], passages: list[Passage], attribute: bool = True) -> Verdict:
+        """Verify parsed claims (see verify)."""
         cited = sorted({n for c in claims for n in c.cited})
-        spans = {n: _with_pairs(passage_sentences(passages[n - 1])) for n in cited}
-        texts = [c.text for c in claims if c.cited]
-        sentence_texts = [passages[n - 1].text[a:b] for n in cited for a, b, _ in spans[n]]
+        numbers = list(range(1, len(passages) + 1)) if attribute else cited
+        checked = [c for c in claims if c.cited or attribute]
+        spans = {n: _with_pairs(passage_sentences(passages[n - 1])) for n in numbers}
+        texts = [c.text for c in checked]
+        sentence_texts = [passages[n - 1].text[a:b] for n in numbers for a, b, _ in spans[n]]
         if not texts or not sentence_texts:
             return Verdict(claims)
         vecs = self._vectors(texts + sentence_texts)
-        claim_vecs = dict(zip([id(c) for c in claims if c.cited], vecs[: len(texts)], strict=True))
+        claim_vecs = dict(zip([id(c) for c in checked], vecs[: len(texts)], strict=True))
         offset = len(texts)
         sent_vecs: dict[int, np.ndarray] = {}
-        for n in cited:
+        for n in numbers:
             sent_vecs[n] = vecs[offset : offset + len(spans[n])]
             offset += len(spans[n])
-        p = self.params
-        for claim in claims:
-            if not claim.cited:
-                continue
-            tokens = set(tokenize(claim.text)) - _DATE_TOKENS
-            numbers = claim_numbers(claim.text)
-            names = claim_names(claim.text)
-            language = detect_language(claim.text)
-            for n in claim.cited:
-                ps = passages[n - 1]
-                context = " ".join(filter(None, [ps.meta.get("title"), ps.meta.get("date"), ps.text]))
-                if not numbers <= numbers_of(context):
-                    continue
-                same_language = detect_language(ps.text) == language
-                need = p.name_coverage if same_language else p.cross_language_name_coverage
-                if coverage(names, context) < need:
-                    continue
-                cos = sent_vecs[n] @ claim_vecs[id(claim)]
-                best: Evidence | None = None
-                best_value = -1e9
-                for i, (a, b, pair) in enumerate(spans[n]):
-                    lex = len(tokens & set(tokenize(ps.text[a:b]))) / len(tokens) if tokens else 0.0
-                    score = p.lexical_weight * lex + p.dense_weight * float(cos[i])
-                    if same_language:
-                        value = score - (p.pair_penalty if pair else 0.0)
-                    else:
-                        value = float(cos[i]) - (p.cross_language_pair_penalty if pair else 0.0)
-                    if value > best_value:
-                        best, best_value = Evidence(n - 1, a, b, score, lex, float(cos[i])), value
-                threshold = p.min_support if same_language else p.min_cross_language_dense
-                if (
-                    best is not None
-                    and best_value >= threshold
-                    and self.same_polarity(claim.text, ps.text[best.start : best.end])
-                ):
-                    claim.evidence[n] = best
+        relevant = self._relevance(passages, spans)
+
+        def answering(claim: Claim, candidates: list[int]) -> dict[int, Evidence]:
+            found = {}
+            for n in candidates:
+                ev = self._support(claim, passages[n - 1], n, spans[n], sent_vecs[n], claim_vecs[id(claim)])
+                if ev is not None and relevant(n, ev):
+                    found[n] = ev
+                elif ev is not None:
+                    claim.irrelevant = True
+            return found
+
+        for claim in checked:
+            mine = answering(claim, claim.cited)
+            if mine:
+                claim.evidence.update(mine)
+            elif attribute:
+                others = answering(claim, [n for n in numbers if n not in claim.cited])
+                if others:
+                    n, ev = max(others.items(), key=lambda item: item[1].score)
+                    claim.evidence[n] = ev
+                    claim.attributed = True
+            if claim.evidence:
+                claim.irrelevant = False
         return Verdict(claims)
+
+    def _support(
+        self,
+        claim: Claim,
+        ps: Passage,
+        n: int,
+        spans: list[tuple[int, int, bool]],
+        sent_vecs: np.ndarray,
+        claim_vec: np.ndarray,
+    ) -> Evidence | None:
+        """The sentence (or pair) of passage `n` that supports the claim, or None."""
+        p = self.params
+        numbers = claim_numbers(claim.text)
+        context = " ".join(filter(None, [ps.meta.get("title"), ps.meta.get("date"), ps.text]))
+        if not numbers <= numbers_of(context):
+            return None
+        language = detect_language(claim.text)
+        same_language = detect_language(ps.text) == language
+        need = p.name_coverage if same_language else p.cross_language_name_coverage
+        if coverage(claim_names(claim.text), context) < need:
+            return None
+        tokens = set(tokenize(claim.text)) - _DATE_TOKENS
+        cos = sent_vecs @ claim_vec
+        best: Evidence | None = None
+        best_value = -1e9
+        for i, (a, b, pair) in enumerate(spans):
+            lex = len(tokens & set(tokenize(ps.text[a:b]))) / len(tokens) if tokens else 0.0
+            score = p.lexical_weight * lex + p.dense_weight * float(cos[i])
+            if same_language:
+                value = score - (p.pair_penalty if pair else 0.0)
+            else:
+                value = float(cos[i]) - (p.cross_language_pair_penalty if pair else 0.0)
+            if value > best_value:
+                best, best_value = Evidence(n - 1, a, b, score, lex, float(cos[i])), value
+        threshold = p.min_support if same_language else p.min_cross_language_dense
+        if best is None or best_value < threshold:
+            return None
+        if not self.same_polarity(claim.text, ps.text[best.start : best.end]):
+            return None
+        return best
+
+    def _relevance(
+        self, passages: list[Passage], spans: dict[int, list[tuple[int, int, bool]]]
+    ) -> Callable[[int, Evidence], bool]:
+        """Whether evidence answers the question: its sentences' question-support logits (excerpts carry
+        them in meta["relevance"]); passages without them are not checked."""
+        p = self.params
+        scores: dict[int, list[tuple[int, int, float]]] = {}
+        for n in spans:
+            rel = passages[n - 1].meta.get("relevance")
+            if rel is not None:
+                singles = [(a, b) for a, b, pair in spans[n] if not pair]
+                scores[n] = [(a, b, r) for (a, b), r in zip(singles, rel, strict=True)]
+        everything = [r for rows in scores.values() for _, _, r in rows]
+        if not everything:
+            return lambda n, ev: True
+        best = max(everything)
+        # Near the best sentence counts only when the best itself answers the question: else an article
+        # that answers nothing would still have "relevant" sentences (the extractive answer refuses too).
+        floor = (
+            min(best - p.relevance_margin, p.min_relevance) if best >= p.min_relevance else p.min_relevance
+        )
+
+        def relevant(n: int, ev: Evidence) -> bool:
+            if n not in scores:
+                return True
+            inside = [r for a, b, r in scores[n] if a >= ev.start and b <= ev.end]
+            return bool(inside) and max(inside) >= floor
+
+        return relevant
 
     def same_polarity(self, claim: str, evidence: str) -> bool:
         """Each part of the claim is negated exactly when the evidence clause closest to it is.
