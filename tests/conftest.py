@@ -104,7 +104,7 @@ def fake_verify() -> Any:
     checked (the real model's tests check it)."""
     from bot.answer.verify import VerifyParams
 
-    return VerifyParams(min_support=1.2, min_relevance=-math.inf)
+    return VerifyParams(min_support=1.2, min_relevance=-math.inf, relevance_margin=math.inf)
 
 
 @pytest.fixture

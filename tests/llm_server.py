@@ -30,7 +30,9 @@ class Reply:
 class ChatServer:
     """Serves POST /v1/chat/completions from a queue of Replies; records every request body."""
 
-    def __init__(self) -> None:
+    def __init__(self, structured: bool = True) -> None:
+        """`structured=False`: a server that rejects response_format with HTTP 400 (as older ones do)."""
+        self.structured = structured
         self.replies: deque[Reply] = deque()
         self.requests: list[dict[str, Any]] = []
         server = self
@@ -44,6 +46,9 @@ class ChatServer:
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.requests.append({"path": self.path, "headers": dict(self.headers), **body})
+                if "response_format" in body and not server.structured:
+                    self._send(400, b'{"error": {"message": "unknown field response_format"}}')
+                    return
                 reply = server.replies.popleft() if server.replies else Reply(status=500)
                 time.sleep(reply.delay)
                 if reply.respond is not None:

@@ -395,8 +395,12 @@ def test_real_verifier_keeps_paraphrases_and_translations_drops_wrong_citations(
         f"Peskov mengatakan Moskow akan melanjutkan kerja sama itu [{away}]. "
         f"Peskov mengatakan Rusia sudah mengirim 20.000 tank ke Korea Utara [{home}]."
     )
-    verdict = Verifier(real_embedder).verify(reply, passages)
+    verdict = Verifier(real_embedder).verify(reply, passages, attribute=False)
     assert [c.supported for c in verdict.claims] == [True, True, False, False]
+    # with attribution (the default) the wrong citation is moved to the passage that says it
+    verdict = Verifier(real_embedder).verify(reply, passages)
+    assert [c.supported for c in verdict.claims] == [True, True, True, False]
+    assert [c.attributed for c in verdict.claims] == [False, False, True, False]
     for claim in verdict.kept:
         (ev,) = claim.evidence.values()
         assert "Moskow akan melanjutkan" in passages[ev.passage].text[ev.start : ev.end]

@@ -49,8 +49,9 @@ class ExcerptParams:
 
 def build_excerpts(
     question: str, result: SearchResult, scorer: SentenceScorer, top_k: int, params: ExcerptParams
-) -> list[Passage]:
-    """Numbered excerpts for the prompt, best first; [] when the passages hold no sentence at all."""
+) -> tuple[list[Passage], float | None]:
+    """Numbered excerpts for the prompt, best first, and the best sentence's question support (what the
+    extractive answer compares with its refusal threshold); ([], None) when there is no sentence."""
     passages = result.passages
     depth = max(top_k, params.sentence_passages)
     cands = scorer.score(question, result.query_vector, passages[:depth], depth)
@@ -60,7 +61,7 @@ def build_excerpts(
         cands = [c for c in cands if c.passage.chunk_id in kept]
     cands = [c for c in cands if not looks_like_injection(c.text)]
     if not cands:
-        return []
+        return [], None
     best = cands[0].score
     chosen = [
         c
@@ -68,7 +69,7 @@ def build_excerpts(
         if i < params.min_sentences or c.score >= best - params.prompt_margin
     ]
     by_key = {(c.passage.article_id, c.sentence_index): c for c in cands}
-    relevance = {id(c): c.score for c in chosen}
+    relevance = {id(c): sentence_relevance(c, scorer) for c in chosen}
     for c in list(chosen):
         if _ANAPHORA.match(c.text.lstrip("\"'“ ")):
             prev = by_key.get((c.passage.article_id, c.sentence_index - 1))
@@ -76,10 +77,21 @@ def build_excerpts(
                 if id(prev) not in relevance:
                     chosen.append(prev)
                 # the antecedent answers the question as far as the sentence leaning on it does
-                relevance[id(prev)] = max(relevance.get(id(prev), prev.score), c.score)
+                own = relevance.get(id(prev), sentence_relevance(prev, scorer))
+                relevance[id(prev)] = max(own, relevance[id(c)])
     runs = _runs(chosen)
     runs.sort(key=lambda run: -max(relevance[id(c)] for c in run))
-    return [_excerpt(run, relevance) for run in runs[: params.max_excerpts]]
+    return [_excerpt(run, relevance) for run in runs[: params.max_excerpts]], best
+
+
+def sentence_relevance(c: Support, scorer: SentenceScorer) -> float:
+    """The sentence's question-support logit as if it stood alone: its own cosine in place of its chunk's.
+
+    The chunk's cosine lifts every sentence of a relevant chunk, so a line slipped into an article on the
+    topic ("official link for everything about North Korea: ...") would score like the answer beside it.
+    """
+    f = c.features
+    return c.score - scorer.weights.passage * (f["passage"] - f["dense"])
 
 
 def _runs(chosen: list[Support]) -> list[list[Support]]:

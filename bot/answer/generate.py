@@ -76,8 +76,12 @@ class LLMAnswerer:
         self.history_turns = history_turns
 
     def excerpts(self, standalone: str, result: SearchResult, top_k: int) -> list[Passage]:
-        """The numbered excerpts the model is given for this question."""
-        return build_excerpts(standalone, result, self.scorer, top_k, self.excerpt_params)
+        """The numbered excerpts the model is given for this question ([] when nothing answers it)."""
+        excerpts, best = build_excerpts(standalone, result, self.scorer, top_k, self.excerpt_params)
+        floor = self.verifier.params.min_relevance
+        if best is None or best < (self.scorer.weights.min_support if floor is None else floor):
+            return []  # the extractive answer would refuse: a slow model call would be for nothing
+        return excerpts
 
     def answer(
         self,
