@@ -295,3 +295,11 @@ def test_progress_reports_the_answer_verified_so_far(engine: Engine, llm: FakeLL
     assert all(a == b or b.startswith(a) for a, b in zip(seen, seen[1:], strict=False))
     assert "1901" not in " ".join(seen)  # an unverified sentence is never shown, not even for a moment
     assert answer.answer.startswith(seen[0])
+
+
+def test_a_structured_reply_cut_off_at_max_tokens_keeps_its_complete_sentences() -> None:
+    from bot.answer.generate import parse_reply
+
+    cut = '{"sentences": [{"sentence": "Zinoviev dipanggil.", "passages": [2]}, {"sentence": "Ia tid'
+    claims, was_structured = parse_reply(cut, 3)
+    assert was_structured and [(c.text, c.cited) for c in claims] == [("Zinoviev dipanggil", [2])]

@@ -179,6 +179,10 @@ def defuse(text: str) -> str:
 def parse_reply(reply: str, n_passages: int) -> tuple[list[Claim], bool]:
     """The reply's claims, and whether it was a structured (JSON) reply."""
     data = _json_object(reply)
+    if data is None and reply.lstrip().startswith('{"sentences"'):
+        # cut off at max_tokens inside the JSON: its complete sentences still count
+        found = _OBJECT.findall(reply)
+        data = {"sentences": [{"sentence": _unescape(t), "passages": _ints(p)} for t, p in found]}
     if data is None or not isinstance(data.get("sentences"), list):
         return parse_claims(reply, n_passages), False
     claims: list[Claim] = []
@@ -190,6 +194,14 @@ def parse_reply(reply: str, n_passages: int) -> tuple[list[Claim], bool]:
         for claim in parse_claims(f"{item['sentence'].strip()} {marks}", n_passages):
             claims.append(claim)
     return claims, True
+
+
+# One complete {"sentence": ..., "passages": [...]} object of a structured reply, even in a cut-off one.
+_OBJECT = re.compile(r'\{\s*"sentence"\s*:\s*"((?:[^"\\]|\\.)*)"\s*,\s*"passages"\s*:\s*\[([\d,\s]*)\]')
+
+
+def _ints(text: str) -> list[int]:
+    return [int(n) for n in re.findall(r"\d+", text)]
 
 
 def _json_object(reply: str) -> dict[str, Any] | None:
@@ -218,9 +230,6 @@ class _Draft:
     """The streamed reply: passed on as text (structured replies as their sentences, with markers), and
     verified sentence by sentence for `on_progress`."""
 
-    _SENTENCE_OBJ = re.compile(
-        r'\{\s*"sentence"\s*:\s*"((?:[^"\\]|\\.)*)"\s*,\s*"passages"\s*:\s*\[([\d,\s]*)\]'
-    )
     _SENTENCE_END = re.compile(r"[.!?…](?:\s*\[[\d,;\s]+\])*(?=\s+\S)")
 
     def __init__(
@@ -244,7 +253,7 @@ class _Draft:
             self.first_token = time.perf_counter()
         self.raw += piece
         if self.raw.lstrip().startswith("{"):
-            sentences = [(_unescape(s), nums) for s, nums in self._SENTENCE_OBJ.findall(self.raw)]
+            sentences = [(_unescape(s), nums) for s, nums in _OBJECT.findall(self.raw)]
             self.text = "".join(
                 f"{s.strip()} {''.join(f'[{n.strip()}]' for n in nums.split(',') if n.strip())} "
                 for s, nums in sentences

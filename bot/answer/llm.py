@@ -288,6 +288,8 @@ class LlamaCpp:
         context: int = 4096,
         threads: int | None = None,
         seed: int = 0,
+        budget: float = 60.0,
+        repeat_penalty: float = 1.1,
     ):
         try:
             from llama_cpp import Llama
@@ -301,7 +303,10 @@ class LlamaCpp:
         self.name = f"llamacpp:{gguf.name}"
         self.temperature = temperature
         self.max_tokens = max_tokens
+        self.budget = budget
+        self.repeat_penalty = repeat_penalty  # small models loop ("korea selatan, korea selatan, ...")
         self.structured = True  # llama-cpp-python turns a JSON schema into a grammar
+        log.info("llama.cpp %s: structured output through a JSON-schema grammar", gguf.name)
         self._llama = Llama(model_path=str(gguf), n_ctx=context, n_threads=threads, seed=seed, verbose=False)
 
     def chat(
@@ -311,7 +316,11 @@ class LlamaCpp:
         on_token: OnToken | None = None,
         schema: dict[str, Any] | None = None,
     ) -> str:
-        """The reply, streamed to `on_token` when given; JSON matching `schema` when given (a grammar)."""
+        """The reply, streamed to `on_token` when given; JSON matching `schema` when given (a grammar).
+
+        Always generated as a stream, so the budget holds: past it the reply is abandoned (LLMTimeout).
+        """
+        deadline = time.monotonic() + self.budget
         extra: dict[str, Any] = {}
         if schema is not None:
             extra["response_format"] = {"type": "json_object", "schema": schema}
@@ -320,19 +329,20 @@ class LlamaCpp:
                 messages=list(messages),  # type: ignore[arg-type]
                 temperature=self.temperature,
                 max_tokens=self.max_tokens,
-                stream=on_token is not None,
+                repeat_penalty=self.repeat_penalty,
+                stream=True,
                 **extra,
             )
-            if on_token is None:
-                text = result["choices"][0]["message"]["content"] or ""
-            else:
-                parts = []
-                for event in result:
-                    piece = event["choices"][0].get("delta", {}).get("content") or ""
-                    if piece:
-                        parts.append(piece)
+            parts = []
+            for event in result:
+                if time.monotonic() > deadline:
+                    raise LLMTimeout(f"llama.cpp took longer than {self.budget:.0f} s")
+                piece = event["choices"][0].get("delta", {}).get("content") or ""
+                if piece:
+                    parts.append(piece)
+                    if on_token is not None:
                         on_token(piece)
-                text = "".join(parts)
+            text = "".join(parts)
         except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:
             raise LLMError(f"llama.cpp failed: {type(e).__name__}: {e}") from e
         if not text.strip():
@@ -371,5 +381,6 @@ def make_llm(settings: LLMSettings) -> LLM | None:
             temperature=settings.temperature,
             max_tokens=settings.max_tokens,
             context=settings.context,
+            budget=settings.budget,
         )
     raise LLMError(f"KABAR_LLM={mode!r}: use none, openai or llamacpp")
