@@ -303,3 +303,30 @@ def test_a_structured_reply_cut_off_at_max_tokens_keeps_its_complete_sentences()
     cut = '{"sentences": [{"sentence": "Zinoviev dipanggil.", "passages": [2]}, {"sentence": "Ia tid'
     claims, was_structured = parse_reply(cut, 3)
     assert was_structured and [(c.text, c.cited) for c in claims] == [("Zinoviev dipanggil", [2])]
+
+
+# --- the terminal while a slow model thinks -------------------------------------------------------------
+
+
+def test_the_cli_shows_a_spinner_with_the_seconds_waited_until_the_first_words() -> None:
+    import io
+    import re
+    import time
+
+    from rich.console import Console
+
+    from bot.cli.render import StreamPrinter
+
+    screen = io.StringIO()
+    stream = StreamPrinter(Console(file=screen, force_terminal=True, width=100))
+    stream.wait("Waiting for the language model…")
+    time.sleep(1.4)
+    stream("Kim ")
+    stream("Jong Un [1].")
+    stream.end()
+    shown = len(screen.getvalue())
+    time.sleep(0.3)
+    assert len(screen.getvalue()) == shown  # the spinner stopped at the first words
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
+    assert "Waiting for the language model… 0 s" in text and "Waiting for the language model… 1 s" in text
+    assert "Kim Jong Un [1]." in text and "verified" in text
