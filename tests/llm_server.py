@@ -117,7 +117,9 @@ class ChatServer:
 def prompt_passages(body: dict[str, Any]) -> dict[int, str]:
     """The passages of a chat request's prompt by number (`<passage id="n">...</passage>`)."""
     user = body["messages"][-1]["content"]
-    return {int(n): text for n, text in re.findall(r'<passage id="(\d+)">\n(.*?)\n</passage>', user, re.S)}
+    return {
+        int(n): text for n, text in re.findall(r'<passage id="(\d+)"[^>]*>\n(.*?)\n</passage>', user, re.S)
+    }
 
 
 def passage_no(body: dict[str, Any], phrase: str) -> int:

@@ -93,6 +93,8 @@ class Engine:
         if failure is not None:
             log.warning("LLM answer failed, answering extractively: %s", failure)
             answer.notice = prompts.load("llm_notice", language).render(reason=failure.reason)
+            # the model's sentences that verification removed, so `kabar eval --llm` counts them
+            answer.checked_sentences = answer.dropped_sentences = failure.checked
         t3 = time.perf_counter()
         answer.standalone_question = standalone
         timings = {"retrieve": (t2 - t0) * 1e3, "answer": (t3 - t2) * 1e3, "total": (t3 - t0) * 1e3}

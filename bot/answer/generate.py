@@ -115,7 +115,9 @@ class LLMAnswerer:
             verdict = self.verifier.verify_claims(claims, excerpts)
             if not verdict.kept:
                 failure = Failure.NO_CITATIONS if not verdict.cites_anything else Failure.UNSUPPORTED
-                raise LLMError(f"no verified sentence in the LLM reply: {reply[:200]!r}", failure)
+                error = LLMError(f"no verified sentence in the LLM reply: {reply[:200]!r}", failure)
+                error.checked = len(verdict.claims)
+                raise error
             answer = render(question, language, verdict, excerpts)
         answer.prompt_tokens = prompt_tokens(messages, self.scorer.embedder)
         answer.timings_ms = {"generate": (t1 - t0) * 1e3, "verify": (time.perf_counter() - t1) * 1e3}
@@ -156,12 +158,16 @@ class LLMAnswerer:
         blocks = []
         previous = None
         for i, ps in enumerate(excerpts, 1):
-            head = " · ".join(filter(None, [ps.meta.get("title"), ps.meta.get("date")]))
-            body = defuse(" ".join(ps.text.split()))
-            # title and date once per run of excerpts from one article: short prompts are fast prompts
-            shown = f"{defuse(head)}\n" if head and head != previous else ""
+            head = {k: ps.meta.get(k) for k in ("title", "date")}
+            # title and date as attributes (a small model copies a line of its own as an answer), once per
+            # run of excerpts from one article: short prompts are fast prompts
+            attrs = "".join(
+                f' {k}="{defuse(v).replace(chr(34), chr(39))}"'
+                for k, v in head.items()
+                if v and head != previous
+            )
             previous = head
-            blocks.append(f'<passage id="{i}">\n{shown}{body}\n</passage>')
+            blocks.append(f'<passage id="{i}"{attrs}>\n{defuse(" ".join(ps.text.split()))}\n</passage>')
         user = prompts.load("answer", language).render(passages="\n".join(blocks), question=question)
         return [
             {"role": "system", "content": prompts.load("system", language).render()},

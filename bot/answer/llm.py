@@ -37,6 +37,7 @@ class LLMError(KabarError):
         super().__init__(message)
         self.failure = failure
         self.status = status  # the HTTP status of an HTTP_ERROR
+        self.checked = 0  # sentences of the reply that verification checked (and removed, all of them)
 
     @property
     def reason(self) -> str:

@@ -12,7 +12,7 @@ from discord.ext import commands
 
 from bot.answer.types import Turn
 from bot.discordbot.access import allowed_channel_only, question_refusal
-from bot.discordbot.delivery import send_answer
+from bot.discordbot.delivery import Send, send_answer
 from bot.discordbot.progress import ProgressEdits
 from index.lang import detect_language
 
@@ -47,7 +47,7 @@ class AskCog(commands.Cog, name="Ask"):
             )
         answer = await self.bot.worker.answer(question, on_progress=progress.offer if progress else None)
         send = functools.partial(interaction.followup.send, wait=True)
-        first = send
+        first: Send = send
         if progress is not None:
             await progress.stop()
             if progress.edits:  # the reply already shows the draft: the answer replaces it
