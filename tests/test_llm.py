@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -120,15 +122,18 @@ def test_make_llm_from_settings() -> None:
 
 
 def test_llamacpp_without_the_extra_says_how_to_install(tmp_path) -> None:
-    try:
-        import llama_cpp  # noqa: F401
-    except ImportError:
-        gguf = tmp_path / "m.gguf"
-        gguf.write_bytes(b"GGUF")
-        with pytest.raises(LLMError, match=r"kabar\[llamacpp\]"):
-            make_llm(Settings.load(None, llm="llamacpp", llm_gguf=gguf).llm)
-    else:
-        pytest.skip("llama-cpp-python is installed")
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    # A fresh interpreter where llama_cpp cannot be imported (make test installs it for the llm tests).
+    code = (
+        "import sys; sys.modules['llama_cpp'] = None\n"
+        "from bot.answer.llm import LLMError, make_llm\n"
+        "from bot.settings import Settings\n"
+        f"try:\n    make_llm(Settings.load(None, llm='llamacpp', llm_gguf={str(gguf)!r}).llm)\n"
+        "except LLMError as e:\n    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "pip install 'kabar[llamacpp]'" in out
 
 
 def test_api_key_is_never_shown() -> None:
