@@ -330,3 +330,10 @@ def test_the_cli_shows_a_spinner_with_the_seconds_waited_until_the_first_words()
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
     assert "Waiting for the language model… 0 s" in text and "Waiting for the language model… 1 s" in text
     assert "Kim Jong Un [1]." in text and "verified" in text
+
+
+def test_a_verbatim_fragment_is_not_a_statement(engine: Engine, llm: FakeLLM) -> None:
+    # SmolLM2's answer to "how many soldiers?": a number and a word copied from a passage
+    llm.script(lambda b: structured(("13.000 kontainer.", [1]), (SENTENCE, [passage_no(b, ZINOVIEV)])))
+    answer = engine.answer(QUESTION)
+    assert answer.answer == f"{SENTENCE} [1]." and answer.dropped_sentences == 1

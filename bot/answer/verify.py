@@ -22,6 +22,7 @@ _MARKERS_AFTER_STOP = re.compile(r"([.!?…]+)((?:\s*\[\d{1,3}\])+)")
 # A stream ending in a marker that may not be complete yet: "[", "[1", "[1, 2".
 _PARTIAL_MARKER = re.compile(r"\[(?:\d{1,3}(?:\s*[,;]\s*)?){0,8}$")
 _NAME = re.compile(r"\b[A-Z][\w'-]*")
+_WORD = re.compile(r"[^\W\d_][\w'-]*")
 # Months and days: a date is checked through its numbers ("21 Oktober" against "21/10/2024").
 _DATE_WORDS = (
     "januari februari maret april mei juni juli agustus september oktober november desember january "
@@ -86,6 +87,9 @@ class VerifyParams:
     # Kabar attributing a sentence the model cited wrongly or not at all: the support it needs on top.
     attribution_margin: float = 0.2
     cross_language_attribution_margin: float = 0.03
+    # A claim needs this many words (not numbers): small models answer "13.000 kontainer." to "how many
+    # soldiers?", a verbatim fragment that states nothing verification could tie to the question.
+    min_claim_words: int = 3
 
 
 @dataclass
@@ -262,6 +266,8 @@ class Verifier:
             return found
 
         for claim in checked:
+            if len(_WORD.findall(claim.text)) < self.params.min_claim_words:
+                continue  # a fragment, not a statement: removed
             mine = answering(claim, claim.cited)
             if mine:
                 claim.evidence.update(mine)
