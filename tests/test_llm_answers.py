@@ -300,9 +300,12 @@ def test_progress_reports_the_answer_verified_so_far(engine: Engine, llm: FakeLL
 def test_a_structured_reply_cut_off_at_max_tokens_keeps_its_complete_sentences() -> None:
     from bot.answer.generate import parse_reply
 
-    cut = '{"sentences": [{"sentence": "Zinoviev dipanggil.", "passages": [2]}, {"sentence": "Ia tid'
-    claims, was_structured = parse_reply(cut, 3)
-    assert was_structured and [(c.text, c.cited) for c in claims] == [("Zinoviev dipanggil", [2])]
+    for cut in (
+        '{"sentences": [{"sentence": "Zinoviev dipanggil Seoul.", "passages": [2]}, {"sentence": "Ia tid',
+        '{ "sentences" : [ { "sentence" : "Zinoviev dipanggil Seoul.", "passages" : [2] }, { "sent',
+    ):
+        claims, was_structured = parse_reply(cut, 3)
+        assert was_structured and [(c.text, c.cited) for c in claims] == [("Zinoviev dipanggil Seoul", [2])]
 
 
 # --- the terminal while a slow model thinks -------------------------------------------------------------

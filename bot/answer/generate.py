@@ -185,7 +185,7 @@ def defuse(text: str) -> str:
 def parse_reply(reply: str, n_passages: int) -> tuple[list[Claim], bool]:
     """The reply's claims, and whether it was a structured (JSON) reply."""
     data = _json_object(reply)
-    if data is None and reply.lstrip().startswith('{"sentences"'):
+    if data is None and _STRUCTURED_START.match(reply):
         # cut off at max_tokens inside the JSON: its complete sentences still count
         found = _OBJECT.findall(reply)
         data = {"sentences": [{"sentence": _unescape(t), "passages": _ints(p)} for t, p in found]}
@@ -202,6 +202,7 @@ def parse_reply(reply: str, n_passages: int) -> tuple[list[Claim], bool]:
     return claims, True
 
 
+_STRUCTURED_START = re.compile(r'\s*(?:```(?:json)?\s*)?\{\s*"sentences"')
 # One complete {"sentence": ..., "passages": [...]} object of a structured reply, even in a cut-off one.
 _OBJECT = re.compile(r'\{\s*"sentence"\s*:\s*"((?:[^"\\]|\\.)*)"\s*,\s*"passages"\s*:\s*\[([\d,\s]*)\]')
 
