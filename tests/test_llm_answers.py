@@ -340,3 +340,27 @@ def test_a_verbatim_fragment_is_not_a_statement(engine: Engine, llm: FakeLLM) ->
     llm.script(lambda b: structured(("13.000 kontainer.", [1]), (SENTENCE, [passage_no(b, ZINOVIEV)])))
     answer = engine.answer(QUESTION)
     assert answer.answer == f"{SENTENCE} [1]." and answer.dropped_sentences == 1
+
+
+def test_a_number_glued_onto_another_sentence_is_not_supported() -> None:
+    # SmolLM2 merged "1.500 tentara khusus" into Kim Hong-kyun's sentence, two sentences further on (the
+    # neighbouring pair is evidence too: models merge neighbours, so that merge is judged as a whole)
+    sentences = [
+        "Sekitar 1.500 tentara khusus Korea Utara sudah berada di Rusia.",
+        "Kementerian Luar Negeri Korsel mendesak agar pasukan Korea Utara segera ditarik.",
+        "Kim Hong-kyun menegaskan bahwa segala bentuk kerja sama militer antara Rusia dan Korea Utara "
+        "melanggar resolusi Dewan Keamanan PBB.",
+    ]
+    text = " ".join(sentences)
+    meta: dict[str, Any] = {"sentences": []}
+    for i, sentence in enumerate(sentences):
+        start = text.index(sentence)
+        meta["sentences"].append([0, i, start, start + len(sentence)])
+    excerpt = Passage("a:0", "a", text, 1.0, meta)
+    glued = (
+        "1.500 tentara khusus Korea Utara menegaskan bahwa segala bentuk kerja sama militer antara Rusia "
+        "dan Korea Utara melanggar resolusi Dewan Keamanan PBB [1]."
+    )
+    honest = "Segala bentuk kerja sama militer antara Rusia dan Korea Utara melanggar resolusi PBB [1]."
+    verdict = Verifier(FakeEmbedder()).verify(f"{glued} {honest}", [excerpt])
+    assert [c.supported for c in verdict.claims] == [False, True]

@@ -326,10 +326,13 @@ class Verifier:
             threshold += p.attribution_margin if same_language else p.cross_language_attribution_margin
         if best is None or best_value < threshold:
             return None
-        if attributing:
-            where = " ".join(filter(None, [ps.meta.get("title"), ps.text[best.start : best.end]]))
-            if coverage(claim_names(claim.text, first=True), where) < need:
-                return None
+        where = " ".join(
+            filter(None, [ps.meta.get("title"), ps.meta.get("date"), ps.text[best.start : best.end]])
+        )
+        if not numbers <= numbers_of(where):
+            return None  # its numbers from one sentence, its words from another: a merge, not support
+        if attributing and coverage(claim_names(claim.text, first=True), where) < need:
+            return None
         if not self.same_polarity(claim.text, ps.text[best.start : best.end]):
             return None
         return best
