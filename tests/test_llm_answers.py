@@ -364,3 +364,10 @@ def test_a_number_glued_onto_another_sentence_is_not_supported() -> None:
     honest = "Segala bentuk kerja sama militer antara Rusia dan Korea Utara melanggar resolusi PBB [1]."
     verdict = Verifier(FakeEmbedder()).verify(f"{glued} {honest}", [excerpt])
     assert [c.supported for c in verdict.claims] == [False, True]
+
+
+def test_the_question_echoed_back_is_not_an_answer(engine: Engine, llm: FakeLLM) -> None:
+    # SmolLM2 answered "Kapan pemerintah Korea Selatan memanggil duta besar Rusia?" with the question
+    llm.script(lambda b: f"Duta besar Rusia untuk Korea Selatan [{passage_no(b, ZINOVIEV)}]. {SENTENCE}.")
+    answer = engine.answer(QUESTION)
+    assert answer.answer == f"{SENTENCE} [1]." and answer.dropped_sentences == 1

@@ -103,7 +103,9 @@ class LLMAnswerer:
         if not excerpts:
             return Answer.refusal(question, language, mode="llm")
         messages = self.messages(standalone, language, excerpts)
-        sink = _Draft(on_token, on_progress, lambda text: self._partial(question, language, text, excerpts))
+        sink = _Draft(
+            on_token, on_progress, lambda text: self._partial(question, standalone, language, text, excerpts)
+        )
         streaming = on_token is not None or on_progress is not None
         reply = self.llm.chat(messages, on_token=sink.feed if streaming else None, schema=ANSWER_SCHEMA)
         sink.flush()
@@ -112,7 +114,7 @@ class LLMAnswerer:
         if (structured and not claims) or (not structured and is_refusal(reply)):
             answer = Answer.refusal(question, language, mode="llm")
         else:
-            verdict = self.verifier.verify_claims(claims, excerpts)
+            verdict = self.verifier.verify_claims(claims, excerpts, question=standalone)
             if not verdict.kept:
                 failure = Failure.NO_CITATIONS if not verdict.cites_anything else Failure.UNSUPPORTED
                 error = LLMError(f"no verified sentence in the LLM reply: {reply[:200]!r}", failure)
@@ -125,10 +127,12 @@ class LLMAnswerer:
             answer.timings_ms["first_token"] = (sink.first_token - t0) * 1e3
         return answer
 
-    def _partial(self, question: str, language: str, text: str, excerpts: list[Passage]) -> Answer | None:
+    def _partial(
+        self, question: str, standalone: str, language: str, text: str, excerpts: list[Passage]
+    ) -> Answer | None:
         """The answer verified so far from a partial draft (complete sentences only)."""
         claims, _ = parse_reply(text, len(excerpts))
-        verdict = self.verifier.verify_claims(claims, excerpts)
+        verdict = self.verifier.verify_claims(claims, excerpts, question=standalone)
         return render(question, language, verdict, excerpts) if verdict.kept else None
 
     def needs_condense(self, question: str, history: Sequence[Turn]) -> bool:

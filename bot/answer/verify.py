@@ -235,8 +235,11 @@ class Verifier:
         """
         return self.verify_claims(parse_claims(reply, len(passages)), passages, attribute)
 
-    def verify_claims(self, claims: list[Claim], passages: list[Passage], attribute: bool = True) -> Verdict:
-        """Verify parsed claims (see verify)."""
+    def verify_claims(
+        self, claims: list[Claim], passages: list[Passage], attribute: bool = True, question: str = ""
+    ) -> Verdict:
+        """Verify parsed claims (see verify); a claim that only repeats `question` is removed."""
+        asked = set(tokenize(question))
         cited = sorted({n for c in claims for n in c.cited})
         numbers = list(range(1, len(passages) + 1)) if attribute else cited
         checked = [c for c in claims if c.cited or attribute]
@@ -268,6 +271,8 @@ class Verifier:
         for claim in checked:
             if len(_WORD.findall(claim.text)) < self.params.min_claim_words:
                 continue  # a fragment, not a statement: removed
+            if asked and set(tokenize(claim.text)) <= asked:
+                continue  # the question echoed back ("Pemerintah Korea Selatan memanggil duta besar Rusia?")
             mine = answering(claim, claim.cited)
             if mine:
                 claim.evidence.update(mine)
