@@ -105,7 +105,8 @@ def engine_for(
     scorer = SentenceScorer(searcher.embedder, weights)
     generator = None
     if llm is not None:
-        generator = LLMAnswerer(llm, Verifier(searcher.embedder, verify, vectors=scorer.vectors))
+        verifier = Verifier(searcher.embedder, verify, vectors=scorer.vectors)
+        generator = LLMAnswerer(llm, verifier, scorer)
     extractive = ExtractiveAnswerer(scorer, a.max_answer_sentences, a.rerank_depth)
     return Engine(searcher, extractive, generator, top_k=a.top_k)
 

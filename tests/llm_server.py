@@ -30,7 +30,9 @@ class Reply:
 class ChatServer:
     """Serves POST /v1/chat/completions from a queue of Replies; records every request body."""
 
-    def __init__(self) -> None:
+    def __init__(self, structured: bool = True) -> None:
+        """`structured=False`: a server that rejects response_format with HTTP 400 (as older ones do)."""
+        self.structured = structured
         self.replies: deque[Reply] = deque()
         self.requests: list[dict[str, Any]] = []
         server = self
@@ -44,6 +46,9 @@ class ChatServer:
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.requests.append({"path": self.path, "headers": dict(self.headers), **body})
+                if "response_format" in body and not server.structured:
+                    self._send(400, b'{"error": {"message": "unknown field response_format"}}')
+                    return
                 reply = server.replies.popleft() if server.replies else Reply(status=500)
                 time.sleep(reply.delay)
                 if reply.respond is not None:
@@ -109,11 +114,17 @@ class ChatServer:
         self._httpd.server_close()
 
 
+def prompt_passages(body: dict[str, Any]) -> dict[int, str]:
+    """The passages of a chat request's prompt by number (`<passage id="n">...</passage>`)."""
+    user = body["messages"][-1]["content"]
+    return {
+        int(n): text for n, text in re.findall(r'<passage id="(\d+)"[^>]*>\n(.*?)\n</passage>', user, re.S)
+    }
+
+
 def passage_no(body: dict[str, Any], phrase: str) -> int:
     """The [n] the prompt of a chat request gave the passage containing `phrase`."""
-    user = body["messages"][-1]["content"]
-    for block in re.split(r"\n\n(?=\[\d+\] )", user):
-        m = re.match(r"(?:.*\n)?\[(\d+)\] ", block)
-        if m and phrase in block:
-            return int(m.group(1))
+    for n, text in prompt_passages(body).items():
+        if phrase in text:
+            return n
     raise AssertionError(f"{phrase!r} is in no passage")

@@ -6,14 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SEED, FakeEmbedder, FakeLLM
+from conftest import SEED, FakeEmbedder, FakeLLM, fake_verify
 from llm_server import passage_no
 
 from bot.answer.engine import Engine
 from bot.answer.extractive import ExtractiveAnswerer, SentenceScorer
 from bot.answer.llm import LLMError, LLMTimeout
 from bot.answer.types import Answer, Failure, Turn
-from bot.answer.verify import VerifyParams
 from bot.app import engine_for
 from index.ingest import index_paths
 from index.search import Searcher, SearchResult
@@ -56,7 +55,7 @@ def llm() -> FakeLLM:
 
 @pytest.fixture
 def engine(searcher: CountingSearcher, llm: FakeLLM) -> Engine:
-    return engine_for(searcher, llm, verify=VerifyParams(min_support=1.2))
+    return engine_for(searcher, llm, verify=fake_verify())
 
 
 def test_an_llm_answer_retrieves_once(engine: Engine, searcher: CountingSearcher, llm: FakeLLM) -> None:
@@ -77,7 +76,8 @@ def test_an_llm_answer_retrieves_once(engine: Engine, searcher: CountingSearcher
         (LLMError("down", Failure.UNREACHABLE), "unreachable"),
         (LLMError("HTTP 429", Failure.HTTP_ERROR, 429), "HTTP 429"),
         (LLMError("nothing", Failure.EMPTY), "empty reply"),
-        ("Duta besarnya Georgiy Zinoviev.", "no citations"),
+        ("Hubungan kedua negara sangat hangat sejak 1990.", "no citations"),
+        ("Zinoviev menolak menghadiri pertemuan di Seoul pada 1999 [1].", "no verified sentence"),
     ],
 )
 def test_a_failed_llm_answer_is_the_extractive_one_from_the_same_passages(

@@ -53,9 +53,16 @@ class FakeEngine:
     def __init__(self, *replies: Answer | BaseException):
         self.replies = deque(replies)
         self.calls: list[tuple[str, list[Any]]] = []
+        self.llm = False
+        self.drafts: list[Answer] = []  # what an LLM answer shows verified before it is complete
 
-    def answer(self, question: str, history=(), top_k=None) -> Answer:
+    def uses_llm(self, use_llm: bool | None = None) -> bool:
+        return self.llm
+
+    def answer(self, question: str, history=(), top_k=None, on_progress=None) -> Answer:
         self.calls.append((question, list(history)))
+        for draft in self.drafts if on_progress else ():
+            on_progress(draft)
         reply = self.replies.popleft()
         if isinstance(reply, BaseException):
             raise reply
@@ -782,3 +789,57 @@ async def test_kabar_stats_shows_the_index_to_whoever_asked(tmp_path, corpus):
     fields = {f.name: f.value for f in call.kwargs["embed"].fields}
     assert fields["Articles"] == "1" and fields["Embedding model"] == "fake-bow-64"
     assert str(tmp_path) not in str(call.kwargs["embed"].to_dict())  # the data directory stays private
+
+
+# --- progress while an LLM answers --------------------------------------------------------------------
+
+
+async def test_an_llm_answer_edits_the_reply_as_sentences_verify_then_replaces_it(tmp_path):
+    final = cited()
+    bot = await start_bot(tmp_path, final)
+    engine(bot).llm = True
+    engine(bot).drafts = [
+        Answer("q", "Kementerian mendesak [1].", False, [], "id", mode="llm"),
+        Answer("q", "Kementerian mendesak [1]. Pasukan ditarik [1].", False, [], "id", mode="llm"),
+    ]
+    inter = interaction(bot)
+    inter.edit_original_response.side_effect = lambda *a, **k: sent_message(discord.InteractionMessage)
+    await invoke(bot, "ask", inter, question="Apa desakan Korsel?")
+    edits = [c.kwargs for c in inter.edit_original_response.call_args_list]
+    # the first draft at once; the second came within 1.5 s of it, so it was never shown; then the answer
+    assert edits[0] == {"content": "Kementerian mendesak [1]. …"}
+    assert edits[-1]["content"] == final.answer and edits[-1]["embeds"]
+    assert len(edits) == 2
+    inter.followup.send.assert_not_called()  # the answer replaced the draft instead of adding a message
+
+
+async def test_progress_edits_are_rate_limited_and_end_with_the_latest_draft():
+    import asyncio
+    import threading
+
+    from bot.discordbot.progress import ProgressEdits
+
+    shown: list[tuple[float, str]] = []
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+
+    async def edit(text: str) -> None:
+        shown.append((loop.time() - start, text))
+
+    progress = ProgressEdits(edit, loop, interval=0.2)
+
+    def worker() -> None:  # drafts from the engine's thread, far faster than Discord allows edits
+        for i in range(1, 31):
+            progress.offer(Answer("q", f"draft {i}", False, [], "id", mode="llm"))
+            threading.Event().wait(0.02)
+
+    await asyncio.to_thread(worker)
+    await asyncio.sleep(0.45)
+    await progress.stop()
+    assert 2 <= len(shown) <= 5 and progress.edits == len(shown)
+    gaps = [b[0] - a[0] for a, b in zip(shown, shown[1:], strict=False)]
+    assert all(g >= 0.19 for g in gaps), gaps  # never two edits within the interval
+    assert shown[-1][1] == "draft 30 …"  # the latest draft wins
+    progress.offer(Answer("q", "late", False, [], "id", mode="llm"))
+    await asyncio.sleep(0.3)
+    assert shown[-1][1] == "draft 30 …"  # nothing after stop()

@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT
+from conftest import ROOT, fake_verify
 from llm_server import ChatServer, Reply, passage_no
 
 from bot.answer.llm import OpenAICompatible
-from bot.answer.verify import VerifyParams
 from bot.app import Kabar, engine_for
 from bot.cli.main import cli
 from bot.evaluate import datasets, metrics, run
@@ -309,7 +308,7 @@ def llm_kabar(tmp_path: Path, fake_embedder, server: ChatServer) -> Kabar:
     store = Store(data, fake_embedder.name, fake_embedder.dim)
     llm = OpenAICompatible(server.url, "m", timeout=1.0, budget=2.0, retries=1)
     # the fake embedder's cosines run lower than e5's, as in tests/test_generate.py
-    engine = engine_for(Searcher(store, fake_embedder), llm, verify=VerifyParams(min_support=1.2))
+    engine = engine_for(Searcher(store, fake_embedder), llm, verify=fake_verify())
     return Kabar(Settings.load(None, home=data), data, fake_embedder, store, engine, llm)
 
 
@@ -363,13 +362,23 @@ def test_llm_mode_reports_verified_support_removed_sentences_and_fallbacks(
         "overall": [3, 1, pytest.approx(2 / 3), pytest.approx(1 / 3), 1],
     }
     header, rows = answer_rows(summary)
-    assert header[-3:] == ["verified support", "unsupported removed", "fallbacks"]
-    assert [row[-3:] for row in rows] == [
-        ["0.500 (2)", "0.500 (1)", "1"],
-        ["1.000 (1)", "0.000 (0)", "0"],
-        ["0.667 (3)", "0.333 (1)", "1"],
+    assert header[-7:] == [
+        "answered/refused/fallback",
+        "verified support",
+        "unsupported removed",
+        "by Kabar",
+        "prompt tok p50",
+        "first word s p50",
+        "s/answer",
     ]
-    assert "| verified support | unsupported removed | fallbacks |" in markdown_table("A", header, rows)
+    assert [row[-7:-3] for row in rows] == [
+        ["0.50/0.00/0.50", "0.500 (2)", "0.500 (1)", "0.00"],
+        ["1.00/0.00/0.00", "1.000 (1)", "0.000 (0)", "0.00"],
+        ["0.67/0.00/0.33", "0.667 (3)", "0.333 (1)", "0.00"],
+    ]
+    assert all(int(row[-3]) > 0 for row in rows)  # prompt tokens of the answered ones
+    assert summary["overall"]["answers"]["fallback_reasons"] == {"HTTP 500": 1}
+    assert "| verified support | unsupported removed | by Kabar |" in markdown_table("A", header, rows)
 
     # the same questions without the LLM: no LLM columns at all, and the server is not asked
     asked = len(server.requests)
@@ -377,7 +386,7 @@ def test_llm_mode_reports_verified_support_removed_sentences_and_fallbacks(
     assert len(server.requests) == asked
     assert not any(k in g["answers"] for g in plain.values() for k in (*llm_keys, "llm_fallbacks"))
     header, rows = answer_rows(plain)
-    assert "fallbacks" not in header and all(len(row) == len(header) for row in rows)
+    assert "by Kabar" not in header and all(len(row) == len(header) for row in rows)
     assert "notice" not in run.run_questions(llm_kabar.engine, items[:1], 10, use_llm=False)[0].to_json()
 
 
@@ -424,8 +433,10 @@ def test_cli_eval_in_llm_mode(
     )
     script()
     result = CliRunner().invoke(cli, [*args, "--markdown"], catch_exceptions=False)
-    assert "| verified support | unsupported removed | fallbacks |" in result.output
-    assert "| 0.500 (2) | 0.500 (1) | 1 |" in result.output
+    assert (
+        "| answered/refused/fallback | verified support | unsupported removed | by Kabar |" in result.output
+    )
+    assert "| 0.50/0.00/0.50 | 0.500 (2) | 0.500 (1) | 0.00 |" in result.output
     result = CliRunner().invoke(cli, [*args, "--no-llm", "--json"], catch_exceptions=False)
     report = json.loads(result.output)
     assert (

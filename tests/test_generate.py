@@ -10,8 +10,8 @@ import re
 from typing import Any
 
 import pytest
-from conftest import SEED, FakeLLM
-from llm_server import ChatServer, Reply, passage_no
+from conftest import SEED, FakeLLM, fake_verify
+from llm_server import ChatServer, Reply, passage_no, prompt_passages
 
 from bot.answer.engine import Engine, LLMNotConfigured
 from bot.answer.llm import LLMError, LLMTimeout
@@ -19,7 +19,6 @@ from bot.answer.types import Answer, Failure, Turn
 from bot.answer.verify import (
     MarkerHoldback,
     Verifier,
-    VerifyParams,
     claim_numbers,
     negated,
     normalize_markers,
@@ -59,15 +58,12 @@ def llm() -> FakeLLM:
 
 @pytest.fixture
 def engine(searcher: Searcher, llm: FakeLLM) -> Engine:
-    # the fake embedder's cosines run lower than e5's (its calibrated 1.5 is measured in bench/)
-    return engine_for(searcher, llm, verify=VerifyParams(min_support=1.2))
+    return engine_for(searcher, llm, verify=fake_verify())
 
 
 def other_no(body: dict[str, Any], phrase: str) -> int:
     """A passage number whose passage does not contain `phrase`."""
-    user = body["messages"][-1]["content"]
-    numbers = [int(n) for n in re.findall(r"^\[(\d+)\] ", user, re.M)]
-    return next(n for n in numbers if n != passage_no(body, phrase))
+    return next(n for n in prompt_passages(body) if n != passage_no(body, phrase))
 
 
 def test_correct_citation_is_kept_with_the_supporting_sentence_as_quote(
@@ -86,7 +82,8 @@ def test_correct_citation_is_kept_with_the_supporting_sentence_as_quote(
     system, user = llm.requests[0]["messages"]
     assert system["role"] == "system" and "NOT_IN_ARTICLES" in system["content"]
     assert "bahasa Indonesia" in system["content"]  # the question's language
-    assert user["content"].startswith("Cuplikan:\n[1] ") and "Siapa duta besar" in user["content"]
+    assert user["content"].startswith('<passage id="1" date="2024-10-21">\n')
+    assert "Siapa duta besar" in user["content"]
 
 
 def test_out_of_range_markers_are_dropped(engine: Engine, llm: FakeLLM) -> None:
@@ -113,20 +110,58 @@ def test_invented_and_uncited_sentences_are_removed(engine: Engine, llm: FakeLLM
     assert (answer.checked_sentences, answer.dropped_sentences) == (4, 3)
 
 
-def test_citation_of_a_passage_that_does_not_support_it_is_removed(engine: Engine, llm: FakeLLM) -> None:
-    llm.script(lambda b: f"{PESKOV} [{other_no(b, PESKOV)}].")
-    answer = engine.answer("Apa kata juru bicara Kremlin Dmitry Peskov?")
-    assert answer.refused and answer.mode == "llm" and answer.citations == []
-    assert answer.dropped_sentences == 1
-    assert "tidak ada dalam artikel" in answer.answer  # the fixed refusal, in the question's language
+def test_a_wrong_marker_is_corrected_to_the_supporting_passage(engine: Engine, llm: FakeLLM) -> None:
+    llm.script(
+        lambda b: f"Duta besar Rusia untuk Korea Selatan adalah Georgiy Zinoviev [{other_no(b, ZINOVIEV)}]."
+    )
+    answer = engine.answer("Siapa duta besar Rusia untuk Korea Selatan?")
+    assert (answer.mode, answer.refused, answer.notice) == ("llm", False, None)
+    assert answer.answer == "Duta besar Rusia untuk Korea Selatan adalah Georgiy Zinoviev [1]."
+    (c,) = answer.citations
+    assert "Georgiy Zinoviev" in c.quote
+    assert (answer.attributed_by_kabar, answer.attributed_by_model, answer.dropped_sentences) == (1, 0, 0)
+
+
+def test_an_unmarked_correct_sentence_is_shown_with_the_right_citation(engine: Engine, llm: FakeLLM) -> None:
+    llm.script("Duta besar Rusia untuk Korea Selatan adalah Georgiy Zinoviev.")
+    answer = engine.answer("Siapa duta besar Rusia untuk Korea Selatan?")
+    assert (answer.mode, answer.refused, answer.notice) == ("llm", False, None)
+    assert answer.answer == "Duta besar Rusia untuk Korea Selatan adalah Georgiy Zinoviev [1]."
+    assert "Georgiy Zinoviev" in answer.citations[0].quote
+    assert (answer.attributed_by_kabar, answer.attributed_by_model) == (1, 0)
+    data = answer.to_json()
+    assert (data["attributed_by_kabar"], data["attributed_by_model"]) == (1, 0)
+    assert data["prompt_tokens"] and data["prompt_tokens"] > 0
+
+
+def test_unmarked_sentences_nothing_supports_are_dropped(engine: Engine, llm: FakeLLM) -> None:
+    def reply(b: dict[str, Any]) -> str:
+        return (
+            f"Duta besar Rusia untuk Korea Selatan adalah Georgiy Zinoviev [{passage_no(b, ZINOVIEV)}]. "
+            "Hubungan kedua negara sangat hangat sejak 1990."  # no marker, and no passage says so
+        )
+
+    llm.script(reply)
+    answer = engine.answer("Siapa duta besar Rusia untuk Korea Selatan?")
+    assert answer.answer == "Duta besar Rusia untuk Korea Selatan adalah Georgiy Zinoviev [1]."
+    assert (answer.checked_sentences, answer.dropped_sentences) == (2, 1)
+    assert (answer.attributed_by_kabar, answer.attributed_by_model) == (0, 1)
+
+
+def test_a_reply_nothing_supports_falls_back_whatever_its_markers(engine: Engine, llm: FakeLLM) -> None:
+    llm.script("Zinoviev menolak menghadiri pertemuan di Seoul pada 1999 [1].")
+    answer = engine.answer("Siapa duta besar Rusia untuk Korea Selatan?")
+    assert answer.mode == "extractive" and answer.notice and "(no verified sentence)" in answer.notice
 
 
 def test_a_sentence_keeps_only_its_supporting_markers(engine: Engine, llm: FakeLLM) -> None:
-    llm.script(lambda b: f"{PESKOV} [{other_no(b, PESKOV)}][{passage_no(b, PESKOV)}].")
-    answer = engine.answer("Apa kata juru bicara Kremlin Dmitry Peskov?")
-    assert answer.answer == f"{PESKOV} [1]."
+    sentence = "Duta besar Rusia untuk Korea Selatan adalah Georgiy Zinoviev"
+    llm.script(lambda b: f"{sentence} [{other_no(b, ZINOVIEV)}][{passage_no(b, ZINOVIEV)}].")
+    answer = engine.answer("Siapa duta besar Rusia untuk Korea Selatan?")
+    assert answer.answer == f"{sentence} [1]."
     (c,) = answer.citations
-    assert "Dmitry Peskov" in c.quote
+    assert "Georgiy Zinoviev" in c.quote
+    assert (answer.attributed_by_kabar, answer.attributed_by_model) == (0, 1)
 
 
 @pytest.mark.parametrize(
@@ -153,7 +188,7 @@ def test_the_model_saying_it_cannot_answer_is_a_refusal(
         ([LLMError("HTTP 500", Failure.HTTP_ERROR, 500)], "HTTP 500"),
         ([LLMTimeout("late")], "timeout"),
         ([LLMError("bad JSON", Failure.MALFORMED)], "malformed reply"),
-        (["Duta besarnya adalah Georgiy Zinoviev."], "no citations"),
+        (["Hubungan kedua negara sangat hangat sejak 1990."], "no citations"),
     ],
     ids=["500", "timeout", "malformed", "no-markers"],
 )
@@ -361,8 +396,12 @@ def test_real_verifier_keeps_paraphrases_and_translations_drops_wrong_citations(
         f"Peskov mengatakan Moskow akan melanjutkan kerja sama itu [{away}]. "
         f"Peskov mengatakan Rusia sudah mengirim 20.000 tank ke Korea Utara [{home}]."
     )
-    verdict = Verifier(real_embedder).verify(reply, passages)
+    verdict = Verifier(real_embedder).verify(reply, passages, attribute=False)
     assert [c.supported for c in verdict.claims] == [True, True, False, False]
+    # with attribution (the default) the wrong citation is moved to the passage that says it
+    verdict = Verifier(real_embedder).verify(reply, passages)
+    assert [c.supported for c in verdict.claims] == [True, True, True, False]
+    assert [c.attributed for c in verdict.claims] == [False, False, True, False]
     for claim in verdict.kept:
         (ev,) = claim.evidence.values()
         assert "Moskow akan melanjutkan" in passages[ev.passage].text[ev.start : ev.end]

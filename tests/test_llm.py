@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -120,17 +122,73 @@ def test_make_llm_from_settings() -> None:
 
 
 def test_llamacpp_without_the_extra_says_how_to_install(tmp_path) -> None:
-    try:
-        import llama_cpp  # noqa: F401
-    except ImportError:
-        gguf = tmp_path / "m.gguf"
-        gguf.write_bytes(b"GGUF")
-        with pytest.raises(LLMError, match=r"kabar\[llamacpp\]"):
-            make_llm(Settings.load(None, llm="llamacpp", llm_gguf=gguf).llm)
-    else:
-        pytest.skip("llama-cpp-python is installed")
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    # A fresh interpreter where llama_cpp cannot be imported (make test installs it for the llm tests).
+    code = (
+        "import sys; sys.modules['llama_cpp'] = None\n"
+        "from bot.answer.llm import LLMError, make_llm\n"
+        "from bot.settings import Settings\n"
+        f"try:\n    make_llm(Settings.load(None, llm='llamacpp', llm_gguf={str(gguf)!r}).llm)\n"
+        "except LLMError as e:\n    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "pip install 'kabar[llamacpp]'" in out
 
 
 def test_api_key_is_never_shown() -> None:
     s = Settings.load(None, llm_api_key=SecretStr("sk-very-secret"))
     assert "sk-very-secret" not in repr(s) and "sk-very-secret" not in str(s.model_dump())
+
+
+# --- structured output: response_format json_schema where the server honours it, free text where not ---
+
+SCHEMA = {"type": "object", "properties": {"sentences": {"type": "array"}}, "required": ["sentences"]}
+JSON_REPLY = '{"sentences": [{"sentence": "Kim Jong Un ingin teknologi militer", "passages": [1]}]}'
+
+
+def test_structured_output_is_asked_for_and_kept_when_honoured(
+    server: ChatServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.script(JSON_REPLY, JSON_REPLY)
+    llm = client(server)
+    with caplog.at_level("INFO", logger="bot.answer.llm"):
+        assert llm.chat([{"role": "user", "content": "q"}], schema=SCHEMA) == JSON_REPLY
+        assert llm.chat([{"role": "user", "content": "q"}], schema=SCHEMA) == JSON_REPLY
+    first, second = server.requests
+    assert first["response_format"]["type"] == "json_schema"
+    assert first["response_format"]["json_schema"]["schema"] == SCHEMA
+    assert second["response_format"] == first["response_format"] and llm.structured is True
+    said = f"LLM at {server.url}/: using structured output (response_format json_schema), as it replied"
+    assert [r.message.startswith(said) for r in caplog.records].count(True) == 1  # once, at -v
+    server.script("Halo.")
+    complete(llm, "x")  # a call without a schema sends none
+    assert "response_format" not in server.requests[-1]
+
+
+def test_a_server_rejecting_response_format_gets_free_text_from_then_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = ChatServer(structured=False)
+    server.script("Kim Jong Un ingin teknologi militer [1].", "Lagi [1].")
+    llm = client(server)
+    with caplog.at_level("INFO", logger="bot.answer.llm"):
+        assert (
+            llm.chat([{"role": "user", "content": "q"}], schema=SCHEMA)
+            == "Kim Jong Un ingin teknologi militer [1]."
+        )
+        assert llm.chat([{"role": "user", "content": "q"}], schema=SCHEMA) == "Lagi [1]."
+    server.close()
+    rejected, retried, second = server.requests  # one probe, then never again
+    assert "response_format" in rejected and "response_format" not in retried
+    assert "response_format" not in second and llm.structured is False
+    assert any("free text with markers, as it answered HTTP 400" in r.message for r in caplog.records)
+
+
+def test_a_server_ignoring_the_schema_is_remembered(server: ChatServer) -> None:
+    server.script("Teks bebas [1].", "Lagi [1].")
+    llm = client(server)
+    assert llm.chat([{"role": "user", "content": "q"}], schema=SCHEMA) == "Teks bebas [1]."
+    assert llm.structured is False
+    llm.chat([{"role": "user", "content": "q"}], schema=SCHEMA)
+    assert "response_format" not in server.requests[-1]

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import prompts
 from bot.answer.extractive import ExtractiveAnswerer
 from bot.answer.followup import standalone_question
-from bot.answer.generate import LLMAnswerer
+from bot.answer.generate import LLMAnswerer, OnProgress
 from bot.answer.llm import LLMError, OnToken
 from bot.answer.types import Answer, Turn
 from index.errors import KabarError
@@ -55,11 +55,13 @@ class Engine:
         top_k: int | None = None,
         use_llm: bool | None = None,
         on_token: OnToken | None = None,
+        on_progress: OnProgress | None = None,
     ) -> Answer:
         """Answer one question; `history` holds the earlier turns of the same conversation.
 
         With an LLM (the default when one is configured; `use_llm` overrides) the answer is generated and
-        its citations verified, streamed to `on_token` as it comes; otherwise it is extractive.
+        its citations verified, streamed to `on_token` as it comes and to `on_progress` as the answer
+        verified so far; otherwise it is extractive.
         """
         wanted = self.uses_llm(use_llm)
         if wanted and self.llm is None:
@@ -70,7 +72,7 @@ class Engine:
         language = detect_language(question, default=history[-1].answer.language if history else "id")
         failure: LLMError | None = None
         standalone = standalone_question(question, history)
-        if llm is not None and history:
+        if llm is not None and llm.needs_condense(question, history):
             try:
                 standalone = llm.condense(question, history, language)
             except LLMError as e:
@@ -82,9 +84,8 @@ class Engine:
         answer: Answer | None = None
         if llm is not None and failure is None:
             try:
-                passages = result.passages[:k]
-                answer = llm.answer(question, standalone, language, passages, on_token)
-                answer.retrieved = [p.chunk_id for p in passages]
+                answer = llm.answer(question, standalone, language, result, k, on_token, on_progress)
+                answer.retrieved = list(dict.fromkeys(p.chunk_id for p in result.passages[:k]))
             except LLMError as e:
                 failure = e
         if answer is None:
@@ -94,6 +95,8 @@ class Engine:
         if failure is not None:
             log.warning("LLM answer failed, answering extractively: %s", failure)
             answer.notice = prompts.load("llm_notice", language).render(reason=failure.reason)
+            # the model's sentences that verification removed, so `kabar eval --llm` counts them
+            answer.checked_sentences = answer.dropped_sentences = failure.checked
         t3 = time.perf_counter()
         answer.standalone_question = standalone
         timings = {"retrieve": (t2 - t0) * 1e3, "answer": (t3 - t2) * 1e3, "total": (t3 - t0) * 1e3}

@@ -22,6 +22,11 @@ def standalone_question(question: str, history: Sequence[Turn]) -> str:
     if not history:
         return question
     previous = history[-1].answer.standalone_question or history[-1].question
-    if _FOLLOWUP.search(question) or len(tokenize(question)) <= 2:
+    if needs_rewrite(question):
         return f"{previous} {question}"
     return question
+
+
+def needs_rewrite(question: str) -> bool:
+    """Whether a question leans on the conversation: a pronoun, an "and ...?" opening, or two words."""
+    return bool(_FOLLOWUP.search(question)) or len(tokenize(question)) <= 2

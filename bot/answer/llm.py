@@ -37,6 +37,7 @@ class LLMError(KabarError):
         super().__init__(message)
         self.failure = failure
         self.status = status  # the HTTP status of an HTTP_ERROR
+        self.checked = 0  # sentences of the reply that verification checked (and removed, all of them)
 
     @property
     def reason(self) -> str:
@@ -55,11 +56,21 @@ class LLMTimeout(LLMError):
 
 @runtime_checkable
 class LLM(Protocol):
-    """A chat model: the whole reply, optionally streamed token by token to `on_token`."""
+    """A chat model: the whole reply, optionally streamed token by token to `on_token`.
+
+    With `schema` (a JSON schema) a backend that can constrain its output replies with JSON matching it;
+    one that cannot replies in free text, so callers accept both.
+    """
 
     name: str
 
-    def chat(self, messages: list[Message], *, on_token: OnToken | None = None) -> str:
+    def chat(
+        self,
+        messages: list[Message],
+        *,
+        on_token: OnToken | None = None,
+        schema: dict[str, Any] | None = None,
+    ) -> str:
         """The assistant's reply to `messages`; raises LLMError when there is none."""
         ...
 
@@ -97,6 +108,8 @@ class OpenAICompatible:
         transport: httpx.BaseTransport | None = None,
     ):
         self.name = f"openai:{model or 'default'}@{base_url}"
+        # Whether the server honours response_format json_schema: None until the first request tells.
+        self.structured: bool | None = None
         self.model = model or "default"  # llama.cpp's server ignores the name; Ollama and vLLM need one
         self.timeout = timeout
         self.budget = budget
@@ -108,8 +121,14 @@ class OpenAICompatible:
             base_url=base_url.rstrip("/") + "/", headers=headers, transport=transport, trust_env=False
         )
 
-    def chat(self, messages: list[Message], *, on_token: OnToken | None = None) -> str:
-        """The reply, streamed to `on_token` when given."""
+    def chat(
+        self,
+        messages: list[Message],
+        *,
+        on_token: OnToken | None = None,
+        schema: dict[str, Any] | None = None,
+    ) -> str:
+        """The reply, streamed to `on_token` when given; JSON matching `schema` if the server can."""
         deadline = time.monotonic() + self.budget
         body: dict[str, Any] = {
             "model": self.model,
@@ -118,6 +137,32 @@ class OpenAICompatible:
             "max_tokens": self.max_tokens,
             "stream": on_token is not None,
         }
+        if schema is None or self.structured is False:
+            return self._post(body, deadline, on_token)
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "kabar_answer", "schema": schema, "strict": True},
+        }
+        try:
+            reply = self._post(body, deadline, on_token)
+        except LLMError as e:
+            if e.status not in (400, 404, 415, 422, 501):
+                raise
+            # The server does not know response_format (or this schema): free text from now on.
+            self._learn(False, f"it answered HTTP {e.status}")
+            del body["response_format"]
+            return self._post(body, deadline, on_token)
+        if self.structured is None:
+            ok = _is_json_object(reply)
+            self._learn(ok, "it replied with JSON" if ok else "it ignored the schema")
+        return reply
+
+    def _learn(self, structured: bool, why: str) -> None:
+        self.structured = structured
+        how = "structured output (response_format json_schema)" if structured else "free text with markers"
+        log.info("LLM at %s: using %s, as %s", self._client.base_url, how, why)
+
+    def _post(self, body: dict[str, Any], deadline: float, on_token: OnToken | None) -> str:
         attempt = 0
         while True:
             streamed = [False]
@@ -170,6 +215,16 @@ class OpenAICompatible:
     def close(self) -> None:
         """Close the connection pool."""
         self._client.close()
+
+
+def _is_json_object(text: str) -> bool:
+    text = text.strip()
+    if not text.startswith("{"):
+        return False
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
 
 
 class _Retryable(Exception):
@@ -237,6 +292,9 @@ class LlamaCpp:
         max_tokens: int = 512,
         context: int = 4096,
         threads: int | None = None,
+        seed: int = 0,
+        budget: float = 60.0,
+        repeat_penalty: float = 1.1,
     ):
         try:
             from llama_cpp import Llama
@@ -250,27 +308,46 @@ class LlamaCpp:
         self.name = f"llamacpp:{gguf.name}"
         self.temperature = temperature
         self.max_tokens = max_tokens
-        self._llama = Llama(model_path=str(gguf), n_ctx=context, n_threads=threads, verbose=False)
+        self.budget = budget
+        self.repeat_penalty = repeat_penalty  # small models loop ("korea selatan, korea selatan, ...")
+        self.structured = True  # llama-cpp-python turns a JSON schema into a grammar
+        log.info("llama.cpp %s: structured output through a JSON-schema grammar", gguf.name)
+        self._llama = Llama(model_path=str(gguf), n_ctx=context, n_threads=threads, seed=seed, verbose=False)
 
-    def chat(self, messages: list[Message], *, on_token: OnToken | None = None) -> str:
-        """The reply, streamed to `on_token` when given."""
+    def chat(
+        self,
+        messages: list[Message],
+        *,
+        on_token: OnToken | None = None,
+        schema: dict[str, Any] | None = None,
+    ) -> str:
+        """The reply, streamed to `on_token` when given; JSON matching `schema` when given (a grammar).
+
+        Always generated as a stream, so the budget holds: past it the reply is abandoned (LLMTimeout).
+        """
+        deadline = time.monotonic() + self.budget
+        extra: dict[str, Any] = {}
+        if schema is not None:
+            extra["response_format"] = {"type": "json_object", "schema": schema}
         try:
             result: Any = self._llama.create_chat_completion(
-                messages=list(messages),
+                messages=list(messages),  # type: ignore[arg-type]
                 temperature=self.temperature,
                 max_tokens=self.max_tokens,
-                stream=on_token is not None,
+                repeat_penalty=self.repeat_penalty,
+                stream=True,
+                **extra,
             )
-            if on_token is None:
-                text = result["choices"][0]["message"]["content"] or ""
-            else:
-                parts = []
-                for event in result:
-                    piece = event["choices"][0].get("delta", {}).get("content") or ""
-                    if piece:
-                        parts.append(piece)
+            parts = []
+            for event in result:
+                if time.monotonic() > deadline:
+                    raise LLMTimeout(f"llama.cpp took longer than {self.budget:.0f} s")
+                piece = event["choices"][0].get("delta", {}).get("content") or ""
+                if piece:
+                    parts.append(piece)
+                    if on_token is not None:
                         on_token(piece)
-                text = "".join(parts)
+            text = "".join(parts)
         except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:
             raise LLMError(f"llama.cpp failed: {type(e).__name__}: {e}") from e
         if not text.strip():
@@ -309,5 +386,6 @@ def make_llm(settings: LLMSettings) -> LLM | None:
             temperature=settings.temperature,
             max_tokens=settings.max_tokens,
             context=settings.context,
+            budget=settings.budget,
         )
     raise LLMError(f"KABAR_LLM={mode!r}: use none, openai or llamacpp")

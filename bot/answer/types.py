@@ -63,6 +63,9 @@ class Answer:
     checked_sentences: int = 0  # LLM mode: answer sentences whose citations were verified
     dropped_sentences: int = 0  # LLM mode: of those, removed for lacking a supporting citation
     retrieved: list[str] = field(default_factory=list)  # chunk ids the answer was drawn from, best first
+    attributed_by_kabar: int = 0  # LLM mode: kept sentences Kabar found the citation for (none or wrong)
+    attributed_by_model: int = 0  # LLM mode: kept sentences whose own citation verified
+    prompt_tokens: int | None = None  # LLM mode: tokens of the answer prompt (e5 tokenizer)
 
     def marked_spans(self) -> list[tuple[int, int]]:
         """Where the citations' marked answers are in `answer` (whose lines hold each quote on one line)."""
@@ -99,6 +102,9 @@ class Answer:
             "checked_sentences": self.checked_sentences,
             "dropped_sentences": self.dropped_sentences,
             "retrieved": self.retrieved,
+            "attributed_by_kabar": self.attributed_by_kabar,
+            "attributed_by_model": self.attributed_by_model,
+            "prompt_tokens": self.prompt_tokens,
         }
 
 
@@ -118,4 +124,5 @@ class Failure(Enum):
     HTTP_ERROR = "http error"
     MALFORMED = "malformed reply"
     EMPTY = "empty reply"
-    NO_CITATIONS = "no citations"
+    NO_CITATIONS = "no citations"  # no marker, and no sentence Kabar could attribute either
+    UNSUPPORTED = "no verified sentence"  # markers, but no sentence any passage supports

@@ -48,12 +48,16 @@ def ask(
             if question == "-" and not as_json:
                 out.rule(q)
             stream = None if as_json else StreamPrinter(out)
-            answer = kabar.engine.answer(q, top_k=top_k, use_llm=use_llm, on_token=stream)
+            if stream and kabar.engine.uses_llm(use_llm):
+                stream.wait()
+            try:
+                answer = kabar.engine.answer(q, top_k=top_k, use_llm=use_llm, on_token=stream)
+            finally:
+                if stream:
+                    stream.end()
             if as_json:
                 click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
             else:
-                if stream:
-                    stream.end()
                 print_answer(out, answer, timings)
     finally:
         kabar.close()
@@ -90,8 +94,12 @@ def chat(ctx: Context, top_k: int | None, use_llm: bool | None, data_dir: Path |
                 out.print("[dim]New conversation.[/dim]")
                 continue
             stream = StreamPrinter(out)
-            answer = kabar.engine.answer(question, history, top_k=top_k, use_llm=use_llm, on_token=stream)
-            stream.end()
+            if kabar.engine.uses_llm(use_llm):
+                stream.wait()
+            try:
+                answer = kabar.engine.answer(question, history, top_k=top_k, use_llm=use_llm, on_token=stream)
+            finally:
+                stream.end()
             print_answer(out, answer)
             history.append(Turn(question, answer))
             del history[: -ctx.settings.answer.history_turns]

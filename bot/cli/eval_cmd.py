@@ -230,7 +230,10 @@ def answer_rows(summary: dict[str, Any]) -> tuple[list[str], Rows]:
     ]  # fmt: skip
     llm = any("verified_support" in group["answers"] for group in summary.values())
     if llm:
-        header += ["verified support", "unsupported removed", "fallbacks"]
+        header += [
+            "answered/refused/fallback", "verified support", "unsupported removed", "by Kabar",
+            "prompt tok p50", "first word s p50", "s/answer",
+        ]  # fmt: skip
     rows = []
     for name, group in summary.items():
         a = group["answers"]
@@ -254,10 +257,15 @@ def answer_rows(summary: dict[str, Any]) -> tuple[list[str], Rows]:
             ]
         )
         if llm:
+            first = a["first_token_ms_p50"]
             rows[-1] += [
+                "/".join(_fmt(a[k], 2) for k in ("llm_answered", "llm_refused", "llm_fallback_share")),
                 f"{_fmt(a['verified_support'])} ({a['sentences_checked']})",
                 f"{_fmt(a['unsupported_removed'])} ({a['sentences_dropped']})",
-                str(a["llm_fallbacks"]),
+                _fmt(a["attributed_by_kabar"], 2),
+                _fmt(a["prompt_tokens_p50"], 0),
+                _fmt(None if first is None else first / 1000, 1),
+                _fmt(a["seconds_per_answer"], 1),
             ]
     return header, rows
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.console import Console, Group
+from rich.live import Live
 from rich.markup import escape
 from rich.panel import Panel
+from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
@@ -57,19 +61,46 @@ def print_answer(console: Console, answer: Answer, timings: bool = False) -> Non
         )
 
 
+class _Waiting:
+    """A spinner with the seconds waited so far (re-rendered by Live several times a second)."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.t0 = time.monotonic()
+        self.spinner = Spinner("dots", style="cyan")
+
+    def __rich__(self) -> Spinner:
+        self.spinner.update(text=Text(f"{self.label} {time.monotonic() - self.t0:.0f} s", style="dim"))
+        return self.spinner
+
+
 class StreamPrinter:
-    """The `on_token` callback of a streamed LLM answer: prints the draft, dimmed, as it comes."""
+    """The `on_token` callback of a streamed LLM answer: prints the draft, dimmed, as it comes; before
+    its first words (a local model's prefill takes seconds), a spinner with the time waited."""
 
     def __init__(self, console: Console):
         self.console = console
         self.started = False
+        self._live: Live | None = None
+
+    def wait(self, label: str = "Waiting for the language model…") -> None:
+        """Show the spinner until the first piece (or the end)."""
+        self._live = Live(_Waiting(label), console=self.console, transient=True, refresh_per_second=8)
+        self._live.start()
+
+    def _stop_waiting(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
 
     def __call__(self, piece: str) -> None:
+        self._stop_waiting()
         self.console.print(piece, end="", style="dim", markup=False, highlight=False, soft_wrap=True)
         self.started = True
 
     def end(self) -> None:
         """Close the draft; the verified answer is printed next."""
+        self._stop_waiting()
         if self.started:
             self.console.print()
             self.console.rule("[dim]verified[/dim]", style="dim")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,17 +137,28 @@ class Worker:
             self._indexer = self.kabar.indexer(_GatedEmbedder(self.kabar.embedder, self.gate))
         return self._indexer
 
-    async def answer(self, question: str, history: Sequence[Turn] = ()) -> Answer:
-        """The engine's answer, computed in a worker thread."""
+    async def answer(
+        self, question: str, history: Sequence[Turn] = (), on_progress: Callable[[Answer], None] | None = None
+    ) -> Answer:
+        """The engine's answer, computed in a worker thread (an LLM's verified sentences go to
+        `on_progress` as they come, from that thread)."""
         self.waiting += 1
         try:
-            return await asyncio.to_thread(self._answer, question, list(history))
+            return await asyncio.to_thread(self._answer, question, list(history), on_progress)
         finally:
             self.waiting -= 1
 
-    def _answer(self, question: str, history: list[Turn]) -> Answer:
+    def uses_llm(self) -> bool:
+        """Whether answers are generated (slow enough to show progress)."""
+        return self.kabar.engine.uses_llm()
+
+    def _answer(
+        self, question: str, history: list[Turn], on_progress: Callable[[Answer], None] | None = None
+    ) -> Answer:
         with self.gate.question():
-            return self.kabar.engine.answer(question, history)
+            if on_progress is None:
+                return self.kabar.engine.answer(question, history)
+            return self.kabar.engine.answer(question, history, on_progress=on_progress)
 
     async def stats(self) -> dict[str, Any]:
         """The index's stats, read on their own connection."""

@@ -41,6 +41,10 @@ class QuestionResult:
     notice: str | None = None  # why the LLM answer fell back to the extractive one
     checked_sentences: int = 0  # LLM mode: reply sentences whose citations were verified
     dropped_sentences: int = 0  # LLM mode: of those, removed for lacking a supporting citation
+    mode: str = "extractive"  # how the answer was made ("llm", or "extractive" for a fallback)
+    attributed_by_kabar: int = 0  # LLM mode: kept sentences whose citation Kabar found
+    prompt_tokens: int | None = None  # LLM mode: tokens of the answer prompt
+    first_token_ms: float | None = None  # LLM mode: from the question to the model's first streamed word
     span: str | None = None  # the answer phrase marked inside the quotes, when one was
 
     def to_json(self) -> dict[str, Any]:
@@ -68,6 +72,9 @@ class QuestionResult:
                 notice=self.notice,
                 checked_sentences=self.checked_sentences,
                 dropped_sentences=self.dropped_sentences,
+                mode=self.mode,
+                attributed_by_kabar=self.attributed_by_kabar,
+                prompt_tokens=self.prompt_tokens,
             )
         return line
 
@@ -187,12 +194,29 @@ def llm_metrics(results: Sequence[QuestionResult]) -> dict[str, Any]:
     """
     checked = sum(r.checked_sentences for r in results)
     dropped = sum(r.dropped_sentences for r in results)
+    kept = checked - dropped
+    n = len(results)
+    fallbacks = [r for r in results if r.notice is not None]
+    reasons: dict[str, int] = {}
+    for r in fallbacks:  # the notice ends "... (reason), ..." in both languages
+        reason = r.notice.split("(", 1)[-1].split(")", 1)[0] if r.notice and "(" in r.notice else "?"
+        reasons[reason] = reasons.get(reason, 0) + 1
+    tokens = [r.prompt_tokens for r in results if r.prompt_tokens is not None]
+    first = [r.first_token_ms for r in results if r.first_token_ms is not None]
     return {
         "sentences_checked": checked,
         "sentences_dropped": dropped,
-        "verified_support": _ratio(checked - dropped, checked),
+        "verified_support": _ratio(kept, checked),
         "unsupported_removed": _ratio(dropped, checked),
-        "llm_fallbacks": sum(r.notice is not None for r in results),
+        "llm_fallbacks": len(fallbacks),
+        "fallback_reasons": dict(sorted(reasons.items())),
+        "llm_answered": _ratio(sum(r.mode == "llm" and not r.refused for r in results), n),
+        "llm_refused": _ratio(sum(r.mode == "llm" and r.refused for r in results), n),
+        "llm_fallback_share": _ratio(len(fallbacks), n),
+        "attributed_by_kabar": _ratio(sum(r.attributed_by_kabar for r in results), kept),
+        "prompt_tokens_p50": _percentile(tokens, 50),
+        "first_token_ms_p50": _percentile(first, 50),
+        "seconds_per_answer": _mean([r.total_ms / 1000 for r in results]),
     }
 
 

@@ -115,6 +115,10 @@ def marked_span(answer: Any) -> str | None:
     return None
 
 
+def _ignore(piece: str) -> None:
+    pass
+
+
 def run_questions(
     engine: Engine,
     items: Sequence[EvalItem],
@@ -134,7 +138,8 @@ def run_questions(
     results: list[QuestionResult] = []
     for i, it in enumerate(items):
         recorder.last = None
-        answer = asking.answer(it.question, use_llm=llm)
+        # streamed, as a chat would be, so the time to the model's first word is measured
+        answer = asking.answer(it.question, use_llm=llm, on_token=_ignore if llm else None)
         res = recorder.last or recorder.search(it.question, depth)
         timings = answer.timings_ms
         rankings = {KABAR: Ranking(engine_order(answer.retrieved, res), timings.get("retrieve", 0.0))}
@@ -153,6 +158,10 @@ def run_questions(
                 answer.notice,
                 answer.checked_sentences,
                 answer.dropped_sentences,
+                answer.mode,
+                answer.attributed_by_kabar,
+                answer.prompt_tokens,
+                timings.get("first_token"),
                 marked_span(answer),
             )
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,8 @@ from discord.ext import commands
 
 from bot.answer.types import Turn
 from bot.discordbot.access import allowed_channel_only, question_refusal
-from bot.discordbot.delivery import send_answer
+from bot.discordbot.delivery import Send, send_answer
+from bot.discordbot.progress import ProgressEdits
 from index.lang import detect_language
 
 if TYPE_CHECKING:
@@ -40,9 +42,19 @@ class AskCog(commands.Cog, name="Ask"):
         if refusal is not None:
             raise refusal  # the central handler sends it ephemerally
         await interaction.response.defer(thinking=True)
-        answer = await self.bot.worker.answer(question)
+        progress = None
+        if self.bot.worker.uses_llm():  # a local model takes seconds: show its sentences as they verify
+            progress = ProgressEdits(
+                lambda text: interaction.edit_original_response(content=text), asyncio.get_running_loop()
+            )
+        answer = await self.bot.worker.answer(question, on_progress=progress.offer if progress else None)
         send = functools.partial(interaction.followup.send, wait=True)
-        sent = await send_answer(answer, self.bot.answers, send, send)
+        first: Send = send
+        if progress is not None:
+            await progress.stop()
+            if progress.edits:  # the reply already shows the draft: the answer replaces it
+                first = interaction.edit_original_response
+        sent = await send_answer(answer, self.bot.answers, first, send)
         self.bot.conversations.record(sent[0].id, Turn(question, answer), [m.id for m in sent])
 
 
