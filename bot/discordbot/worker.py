@@ -68,7 +68,7 @@ class ModelGate:
             self._cond.notify_all()
 
 
-GATED_BATCH = 8  # texts per model call of a re-index: a waiting question gets in after at most this many
+GATED_BATCH = 2  # texts per model call of a re-index: a waiting question gets in after at most this many
 
 
 class _GatedEmbedder:
