@@ -8,6 +8,7 @@ from rich.console import Console
 from bot.answer.extractive import Support, render
 from bot.answer.span import answer_kind, answer_span
 from bot.cli.render import render_answer
+from bot.discordbot import render as discord_render
 from index.types import Passage
 
 ZINOVIEV = (
@@ -86,3 +87,13 @@ def test_the_mark_reaches_json_and_the_terminal() -> None:
     styled = console.export_text(styles=True)
     assert "\x1b[1mGeorgiy Zinoviev\x1b[0m" in styled  # bold in the answer text
     assert "\x1b[1;3mGeorgiy Zinoviev" in styled  # bold italic in the source's quote
+
+
+def test_the_mark_is_bold_in_discord() -> None:
+    text = f"Pertemuan itu berlangsung di Seoul. {ZINOVIEV}"
+    passage = Passage("a:0", "a", text, {"title": "T", "sentences": []})
+    best = Support(passage, 0, len("Pertemuan itu berlangsung di Seoul. "), len(text), 1, 1.0)
+    answer = render("Siapa duta besar Rusia untuk Korea Selatan?", "id", [best])
+    (message,) = discord_render.render_answer(answer)
+    assert "Korea Selatan, **Georgiy Zinoviev**." in message.content
+    assert message.content.count("**") == 2

@@ -232,12 +232,20 @@ def answer_notes(answer: Answer) -> tuple[str, str]:
     return notice, removed
 
 
+def bold_marks(answer: Answer) -> str:
+    """The answer text with each marked answer phrase in bold."""
+    text = answer.answer
+    for start, end in sorted(answer.marked_spans(), reverse=True):
+        text = f"{text[:start]}**{text[start:end]}**{text[end:]}"
+    return text
+
+
 def render_answer(answer: Answer) -> list[OutMessage]:
     """The answer text (split within the message limit), then the sources embed on the last message.
 
     The LLM notice goes above the text and the count of removed sentences below it, as `kabar ask` shows them.
     """
-    body = wrap_links(defuse(answer.answer.strip()))
+    body = wrap_links(defuse(bold_marks(answer).strip()))
     if not body and (answer.refused or not answer.citations):
         body = text("no_answer", answer.language)
     notice, removed = answer_notes(answer)
