@@ -55,6 +55,7 @@ class FakeEngine:
         self.calls: list[tuple[str, list[Any]]] = []
         self.llm = False
         self.drafts: list[Answer] = []  # what an LLM answer shows verified before it is complete
+        self.after_drafts: Any = None  # called (in the worker thread) once the drafts were offered
 
     def uses_llm(self, use_llm: bool | None = None) -> bool:
         return self.llm
@@ -63,6 +64,8 @@ class FakeEngine:
         self.calls.append((question, list(history)))
         for draft in self.drafts if on_progress else ():
             on_progress(draft)
+        if self.drafts and on_progress and self.after_drafts is not None:
+            self.after_drafts()  # e.g. until the draft was shown: a real model takes seconds to finish
         reply = self.replies.popleft()
         if isinstance(reply, BaseException):
             raise reply
@@ -803,11 +806,20 @@ async def test_an_llm_answer_edits_the_reply_as_sentences_verify_then_replaces_i
         Answer("q", "Kementerian mendesak [1]. Pasukan ditarik [1].", False, [], "id", mode="llm"),
     ]
     inter = interaction(bot)
-    inter.edit_original_response.side_effect = lambda *a, **k: sent_message(discord.InteractionMessage)
+    shown = threading.Event()
+
+    def edited(*args: Any, **kwargs: Any) -> Any:
+        shown.set()
+        return sent_message(discord.InteractionMessage)
+
+    inter.edit_original_response.side_effect = edited
+    engine(bot).after_drafts = lambda: shown.wait(10)
     await invoke(bot, "ask", inter, question="Apa desakan Korsel?")
     edits = [c.kwargs for c in inter.edit_original_response.call_args_list]
-    # the first draft at once; the second came within 1.5 s of it, so it was never shown; then the answer
-    assert edits[0] == {"content": "Kementerian mendesak [1]. …"}
+    # one draft, whichever was latest when the event loop got to it (the worker thread may offer both
+    # first); the other came within 1.5 s of it, so it was never shown; then the answer replaced it
+    drafts = {"Kementerian mendesak [1]. …", "Kementerian mendesak [1]. Pasukan ditarik [1]. …"}
+    assert edits[0].keys() == {"content"} and edits[0]["content"] in drafts
     assert edits[-1]["content"] == final.answer and edits[-1]["embeds"]
     assert len(edits) == 2
     inter.followup.send.assert_not_called()  # the answer replaced the draft instead of adding a message
