@@ -90,6 +90,8 @@ class HashEmbedder:
             out[i] = v / np.linalg.norm(v)
         return out
 
+    embed_queries = embed_passages  # server_bench searches with it too
+
 
 def summary(r: IndexReport) -> dict:
     keys = ("added", "updated", "unchanged", "removed", "chunks_embedded", "chunks_reused")

@@ -28,6 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from chroma_server import ChromaServer  # noqa: E402
+from reindex_bench import HashEmbedder  # noqa: E402  (the same stand-in builds both benches' bases)
 
 from index.chroma import ChromaTarget  # noqa: E402
 from index.embed import load_embedder  # noqa: E402
@@ -38,23 +39,6 @@ from index.store import Store  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 QUESTIONS = DATA / "qa" / "facqa_valid.jsonl"
-
-
-class HashEmbedder:
-    """The real model's name, dimension and token counts; vectors from a hash of the text (fast)."""
-
-    def __init__(self, real) -> None:
-        self.name, self.dim, self.max_tokens = real.name, real.dim, real.max_tokens
-        self.count_tokens = real.count_tokens
-
-    def embed_passages(self, texts: list[str]) -> np.ndarray:
-        out = np.empty((len(texts), self.dim), np.float32)
-        for i, t in enumerate(texts):
-            v = np.random.default_rng(abs(hash(t))).standard_normal(self.dim)
-            out[i] = v / np.linalg.norm(v)
-        return out
-
-    embed_queries = embed_passages
 
 
 def lines_of(paths: list[Path], limit: int) -> list[str]:
