@@ -12,6 +12,7 @@ from bot.answer.engine import Engine
 from bot.answer.extractive import ExtractiveAnswerer, SentenceScorer, SupportWeights
 from bot.answer.generate import LLMAnswerer
 from bot.answer.llm import LLM, make_llm
+from bot.answer.ranker import SentenceRanker
 from bot.answer.verify import Verifier, VerifyParams
 from bot.settings import AnswerSettings, Settings
 from index.embed import Embedder, is_bundled, load_embedder
@@ -103,11 +104,12 @@ def engine_for(
     if a.min_support is not None:
         weights.min_support = a.min_support
     scorer = SentenceScorer(searcher.embedder, weights)
+    ranker = SentenceRanker.load() if a.scorer == "ranker" else None
     generator = None
     if llm is not None:
         verifier = Verifier(searcher.embedder, verify, vectors=scorer.vectors)
         generator = LLMAnswerer(llm, verifier, scorer)
-    extractive = ExtractiveAnswerer(scorer, a.max_answer_sentences, a.rerank_depth)
+    extractive = ExtractiveAnswerer(scorer, a.max_answer_sentences, a.rerank_depth, ranker)
     return Engine(searcher, extractive, generator, top_k=a.top_k)
 
 

@@ -189,6 +189,12 @@ class AnswerSettings(BaseSettings):
     model_config = _config("KABAR_")
 
     top_k: int = Field(5, description="Passages retrieved per question.")
+    scorer: Literal["ranker", "support"] = Field(
+        "ranker",
+        description="How extractive answers pick their sentences: ranker (the trained sentence ranker, "
+        "bot/answer/ranker.json) or support (the support score it replaced). Both refuse by the support "
+        "score.",
+    )
     min_support: float | None = Field(
         None,
         description="Support score below which the extractive answer refuses (default: calibrated value).",

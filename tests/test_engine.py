@@ -94,6 +94,24 @@ def test_unrelated_questions_are_refused_in_their_language(
     assert ("artikel" in answer.answer) == (language == "id")
 
 
+@pytest.mark.parametrize(
+    "question",
+    [
+        pytest.param(
+            "What did Cheong Seong-chang say about Japan's defence budget?",
+            # his name and the topic match a sentence of his (support -0.56 against a -0.63 threshold) and
+            # nothing scores whether a sentence answers: docs/evaluation.md, the refusal gap
+            marks=pytest.mark.xfail(strict=True, reason="answered: support does not read for an answer"),
+        ),
+        "Berapa anggaran pertahanan Jepang menurut Cheong Seong-chang?",
+        "Siapa nama istri Cheong Seong-chang?",
+    ],
+)
+def test_questions_about_the_article_it_does_not_answer_are_refused(engine: Engine, question: str) -> None:
+    answer = engine.answer(question)
+    assert answer.refused, answer.answer
+
+
 def test_follow_up_is_resolved_against_the_conversation(engine: Engine) -> None:
     first = engine.answer("Why did South Korea summon the Russian ambassador?")
     assert not first.refused

@@ -10,6 +10,7 @@ import numpy as np
 
 import prompts
 from bot.answer.evidence import COMMON_CAPS, coverage, question_entities
+from bot.answer.ranker import SentenceRanker
 from bot.answer.span import scored_spans
 from bot.answer.types import Answer, Citation
 from index.embed import Embedder
@@ -80,9 +81,10 @@ class Support:
     start: int  # offsets into passage.text
     end: int
     sentence_index: int
-    score: float
+    score: float  # what orders the candidates: the ranker's logit when one rescored them, else `support`
     paragraph: int = 0
     features: dict[str, float] = field(default_factory=dict)
+    support: float = 0.0  # the support logit: whether the sentence supports an answer at all (refusal)
 
     @property
     def text(self) -> str:
@@ -181,7 +183,7 @@ class SentenceScorer:
                 "entities": coverage(entities, c.passage.text),
                 "english": english,
             }
-            c.score = w.score(c.features)
+            c.score = c.support = w.score(c.features)
         cands.sort(key=lambda c: -c.score)
         return cands
 
@@ -222,9 +224,18 @@ def select(cands: list[Support], max_sentences: int, margin: float = 0.5) -> lis
 class ExtractiveAnswerer:
     """The LLM-free answer over retrieved passages: the best-supported sentences, quoted and cited."""
 
-    def __init__(self, scorer: SentenceScorer, max_sentences: int = 3, rerank_depth: int = 3):
+    def __init__(
+        self,
+        scorer: SentenceScorer,
+        max_sentences: int = 3,
+        rerank_depth: int = 3,
+        ranker: SentenceRanker | None = None,
+    ):
         self.scorer = scorer
         self.max_sentences = max_sentences
+        # The trained ranker picks the sentences; the support logit decides whether to answer at all (a
+        # trained answerability model did not refuse better: train/README.md).
+        self.ranker = ranker
         # English questions: this many fused passages have their sentences scored and are reranked by the
         # best one (the vectors are stored, so deeper costs no embedding). 10 brings up cross-lingual gold
         # passages from ranks 4-10 but cites more distractors on the seed set (docs/evaluation.md).
@@ -260,31 +271,47 @@ class ExtractiveAnswerer:
         else:
             passages = passages[:k]
             cands = self.scorer.score(standalone, result.query_vector, passages)
+        if self.ranker is not None:
+            cands = self.ranker.rescore(standalone, cands)
         if previous is not None:
             cands = self._followup(question, cands, previous)
-        supported = bool(cands) and cands[0].score >= self.scorer.weights.min_support
-        answer = render(question, language, select(cands, self.max_sentences) if supported else [])
+        support = self.support(cands)
+        supported = support is not None and support >= self.min_support
+        margin = self.ranker.margin if self.ranker is not None else 0.5
+        answer = render(question, language, select(cands, self.max_sentences, margin) if supported else [])
         answer.retrieved = [p.chunk_id for p in passages]
-        answer.support = cands[0].score if cands else None
+        answer.support = support
         return answer
+
+    @property
+    def min_support(self) -> float:
+        """The support logit below which the answer is refused."""
+        return self.scorer.weights.min_support
+
+    @staticmethod
+    def support(cands: list[Support]) -> float | None:
+        """How well the candidates support an answer: the best support logit (None without candidates)."""
+        return max(c.support for c in cands) if cands else None
 
     def _followup(self, question: str, cands: list[Support], previous: Answer) -> list[Support]:
         """Rescore for a follow-up: its own words weigh as much as the resolved question's (which holds
         the previous question, and so favours the previous answer), and the quoted sentences go last."""
         own_vector = self.scorer.embedder.embed_queries([question])[0]
         own = self.scorer.score(question, own_vector, [c.passage for c in cands], len(cands))
+        own_support = {(c.passage.article_id, c.sentence_index): c.support for c in own}
+        if self.ranker is not None:
+            own = self.ranker.rescore(question, own)
         by_key = {(c.passage.article_id, c.sentence_index): c.score for c in own}
         for c in cands:
-            c.score = (c.score + by_key.get((c.passage.article_id, c.sentence_index), c.score)) / 2
+            key = (c.passage.article_id, c.sentence_index)
+            c.score = (c.score + by_key.get(key, c.score)) / 2
+            c.support = (c.support + own_support.get(key, c.support)) / 2
         cands.sort(key=lambda c: -c.score)
-        return _new_first(cands, previous, self.scorer.weights.min_support)
-
-
-def _new_first(cands: list[Support], previous: Answer, min_support: float) -> list[Support]:
-    """Candidates without the sentences `previous` quoted, when one of the rest is still supported."""
-    said = [(c.article_id, c.quote) for c in previous.citations]
-    new = [c for c in cands if not any(a == c.passage.article_id and c.text in q for a, q in said)]
-    return new if new and new[0].score >= min_support else cands
+        said = [(c.article_id, c.quote) for c in previous.citations]
+        new = [c for c in cands if not any(a == c.passage.article_id and c.text in q for a, q in said)]
+        # without the sentences `previous` quoted, when one of the rest still answers
+        support = self.support(new)
+        return new if support is not None and support >= self.min_support else cands
 
 
 def render(question: str, language: str, chosen: list[Support]) -> Answer:

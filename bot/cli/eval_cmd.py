@@ -15,7 +15,7 @@ from rich.table import Table
 
 from bot.cli.common import Context, err, pass_context, progress_bars, require_llm
 from bot.evaluate import datasets, metrics
-from bot.evaluate.run import prepare_index, run_questions
+from bot.evaluate.run import prepare_index, run_questions, support_answerer
 from index.errors import KabarError
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -116,7 +116,9 @@ def eval_cmd(
             kabar.store.require_nonempty()
             llm = kabar.engine.uses_llm(use_llm)
             with _question_bar(err if show else None, baselines) as tick:
-                results = run_questions(kabar.engine, items, max(ks), baselines, tick, use_llm=llm)
+                # extractive runs also score the support scorer the ranker replaced, on the same passages
+                compare = None if llm else support_answerer(kabar.engine)
+                results = run_questions(kabar.engine, items, max(ks), baselines, tick, llm, compare)
         finally:
             kabar.close()
     finally:
@@ -224,8 +226,10 @@ def retrieval_rows(summary: dict[str, Any], ks: list[int]) -> tuple[list[str], R
 
 def answer_rows(summary: dict[str, Any]) -> tuple[list[str], Rows]:
     """One row per file: answer quality, citations, refusals, end-to-end latency (+ LLM verification)."""
+    compared = any("answers_support" in group for group in summary.values())
     header = [
-        "set", "n", "EM", "F1", "contains", "span marked", "span EM", "span F1", "cite prec",
+        "set", *(["scorer"] if compared else []), "n", "EM", "F1", "contains", "span marked", "span EM",
+        "span F1", "cite prec",
         "refused answerable", "refuse impossible P/R (n)", "refuse absent P/R (n)", "p50 ms", "p95 ms",
     ]  # fmt: skip
     llm = any("verified_support" in group["answers"] for group in summary.values())
@@ -237,25 +241,7 @@ def answer_rows(summary: dict[str, Any]) -> tuple[list[str], Rows]:
     rows = []
     for name, group in summary.items():
         a = group["answers"]
-        imp, absent = a["refusal_impossible"], a["refusal_absent"]
-        rows.append(
-            [
-                name,
-                str(a["n"]),
-                _fmt(a["exact_match"]),
-                _fmt(a["token_f1"]),
-                _fmt(a["contains_answer"]),
-                _fmt(a["span_marked"]),
-                _fmt(a["span_exact_match"]),
-                _fmt(a["span_f1"]),
-                _fmt(a["citation_precision"]),
-                _fmt(a["refused_answerable"]),
-                f"{_fmt(imp['precision'], 2)}/{_fmt(imp['recall'], 2)} ({imp['n']})",
-                f"{_fmt(absent['precision'], 2)}/{_fmt(absent['recall'], 2)} ({absent['n']})",
-                _fmt(a["total_ms_p50"], 0),
-                _fmt(a["total_ms_p95"], 0),
-            ]
-        )
+        rows.append([name, *(["ranker"] if compared else []), *_answer_cells(a)])
         if llm:
             first = a["first_token_ms_p50"]
             rows[-1] += [
@@ -267,14 +253,35 @@ def answer_rows(summary: dict[str, Any]) -> tuple[list[str], Rows]:
                 _fmt(None if first is None else first / 1000, 1),
                 _fmt(a["seconds_per_answer"], 1),
             ]
+        if "answers_support" in group:
+            rows.append(["", "support", *_answer_cells(group["answers_support"])])
     return header, rows
+
+
+def _answer_cells(a: dict[str, Any]) -> list[str]:
+    imp, absent = a["refusal_impossible"], a["refusal_absent"]
+    return [
+        str(a["n"]),
+        _fmt(a["exact_match"]),
+        _fmt(a["token_f1"]),
+        _fmt(a["contains_answer"]),
+        _fmt(a["span_marked"]),
+        _fmt(a["span_exact_match"]),
+        _fmt(a["span_f1"]),
+        _fmt(a["citation_precision"]),
+        _fmt(a["refused_answerable"]),
+        f"{_fmt(imp['precision'], 2)}/{_fmt(imp['recall'], 2)} ({imp['n']})",
+        f"{_fmt(absent['precision'], 2)}/{_fmt(absent['recall'], 2)} ({absent['n']})",
+        _fmt(a["total_ms_p50"], 0),
+        _fmt(a["total_ms_p95"], 0),
+    ]
 
 
 def rich_table(title: str, header: list[str], rows: Rows) -> Table:
     """A rich table; a new set starts a new section."""
     table = Table(title=title)
     for col in header:
-        table.add_column(col, justify="left" if col in ("set", "system") else "right")
+        table.add_column(col, justify="left" if col in ("set", "system", "scorer") else "right")
     for i, row in enumerate(rows):
         last = i + 1 == len(rows) or rows[i + 1][0] != ""
         table.add_row(*row, end_section=last)
@@ -284,6 +291,6 @@ def rich_table(title: str, header: list[str], rows: Rows) -> Table:
 def markdown_table(title: str, header: list[str], rows: Rows) -> str:
     """A GitHub Markdown table under a bold title."""
     lines = [f"**{title}**", "", "| " + " | ".join(header) + " |"]
-    lines.append("|" + "|".join("---" if h in ("set", "system") else "---:" for h in header) + "|")
+    lines.append("|" + "|".join("---" if h in ("set", "system", "scorer") else "---:" for h in header) + "|")
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)

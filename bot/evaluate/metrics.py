@@ -46,6 +46,7 @@ class QuestionResult:
     prompt_tokens: int | None = None  # LLM mode: tokens of the answer prompt
     first_token_ms: float | None = None  # LLM mode: from the question to the model's first streamed word
     span: str | None = None  # the answer phrase marked inside the quotes, when one was
+    compare: QuestionResult | None = None  # the support scorer's answer from the same passages
 
     def to_json(self) -> dict[str, Any]:
         """One line of `--details`: the question, where each system ranked the gold document, the answer."""
@@ -67,6 +68,14 @@ class QuestionResult:
             "cited": [a for a, _ in self.citations],
             "total_ms": round(self.total_ms, 1),
         }
+        if self.compare is not None:
+            c = self.compare
+            compared: dict[str, Any] = {
+                "refused": c.refused,
+                "support": c.support,
+                "prediction": c.prediction,
+            }
+            line["support_scorer"] = compared
         if self.llm:
             line.update(
                 notice=self.notice,
@@ -228,13 +237,16 @@ def summarize(results: Sequence[QuestionResult], ks: Sequence[int]) -> dict[str,
     if len(groups) > 1 or not groups:
         groups["overall"] = list(results)
     systems = [KABAR, *(s for s in BASELINES if any(s in r.rankings for r in results))]
-    return {
-        name: {
+    out: dict[str, Any] = {}
+    for name, rs in groups.items():
+        out[name] = {
             "answers": answer_metrics(rs),
             "retrieval": {s: retrieval_metrics(rs, s, ks) for s in systems},
         }
-        for name, rs in groups.items()
-    }
+        compared = [r.compare for r in rs if r.compare is not None]
+        if compared:
+            out[name]["answers_support"] = answer_metrics(compared)
+    return out
 
 
 def parse_ks(text: str) -> list[int]:

@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bot.answer.engine import Engine
+from bot.answer.extractive import ExtractiveAnswerer
 from bot.evaluate.datasets import EvalItem, gold_corpus, read_jsonl, write_jsonl
 from bot.evaluate.metrics import KABAR, QuestionResult, Ranking
 from index.clean import sanitize_id
+from index.lang import detect_language
 from index.search import Searcher, SearchResult
 from index.store import Store
 
@@ -126,10 +128,12 @@ def run_questions(
     baselines: bool = False,
     progress: Callable[[int, int], None] | None = None,
     use_llm: bool | None = None,
+    compare: ExtractiveAnswerer | None = None,
 ) -> list[QuestionResult]:
     """Ask every question through the engine (and the baselines); one result per question.
 
-    `use_llm` as `Engine.answer` takes it: None answers with the LLM when one is configured.
+    `use_llm` as `Engine.answer` takes it: None answers with the LLM when one is configured. `compare`, an
+    other extractive answerer, answers from the same passages too (its result in `QuestionResult.compare`).
     """
     llm = engine.uses_llm(use_llm)
     recorder = RecordingSearcher(engine.searcher, depth)
@@ -165,9 +169,37 @@ def run_questions(
                 marked_span(answer),
             )
         )
+        if compare is not None:
+            results[-1].compare = _compared(compare, it, res, engine.top_k)
         if progress is not None:
             progress(i + 1, len(items))
     return results
+
+
+def _compared(answerer: ExtractiveAnswerer, it: EvalItem, res: SearchResult, top_k: int) -> QuestionResult:
+    """What `answerer` makes of the passages the engine answered from."""
+    t0 = time.perf_counter()
+    depth = answerer.depth(it.question, top_k)
+    shown = SearchResult(res.passages[:depth], res.query_vector, res.timings_ms)
+    language = detect_language(it.question)
+    answer = answerer.answer(it.question, it.question, language, shown, top_k)
+    ms = (time.perf_counter() - t0) * 1e3 + res.timings_ms.get("total", 0.0)
+    return QuestionResult(
+        it,
+        {},
+        answer.refused,
+        prediction_text(answer),
+        [(c.article_id, c.quote) for c in answer.citations],
+        ms,
+        answer.support,
+        span=marked_span(answer),
+    )
+
+
+def support_answerer(engine: Engine) -> ExtractiveAnswerer | None:
+    """The extractive answerer the trained ranker replaced, for side-by-side scoring (None without one)."""
+    ex = engine.extractive
+    return None if ex.ranker is None else ExtractiveAnswerer(ex.scorer, ex.max_sentences, ex.rerank_depth)
 
 
 # --- the eval index ----------------------------------------------------------------------------------

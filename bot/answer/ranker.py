@@ -1,0 +1,123 @@
+"""The trained sentence ranker: which retrieved sentence answers the question.
+
+A logistic model over features of the candidate sentences (`SentenceScorer`'s, plus the ones below) that
+scores each for holding the answer, fitted by train/fit_ranker.py on FacQA and TyDi QA train (Apache-2.0)
+and NTREX (CC BY-SA 4.0) and stored in ranker.json with a checksum beside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.answer.evidence import COMMON_CAPS, coverage, question_entities
+from bot.answer.span import answer_kind, scored_spans
+from index.errors import KabarError
+from index.keyword import tokenize
+
+if TYPE_CHECKING:
+    from bot.answer.extractive import Support
+
+MODEL = Path(__file__).with_name("ranker.json")
+# "Apa itu X?" / "What is X?" is answered by the sentence that says what X is
+_DEFINITION_Q = re.compile(
+    r"^\W*(apa (itu|yang dimaksud|pengertian)|apakah (itu|yang dimaksud)|what (is|are) )", re.I
+)
+_COPULA = re.compile(r"\b(adalah|merupakan|ialah|yaitu|yakni)\b", re.I)
+
+
+def add_features(question: str, cands: list[Support]) -> None:
+    """Features of each candidate beyond `SentenceScorer`'s, in place (they compare it with the others)."""
+    if not cands:
+        return
+    qtoks = tokenize(question)
+    qset = set(qtoks)
+    qbigrams = set(zip(qtoks, qtoks[1:], strict=False))
+    entities = question_entities(question) - COMMON_CAPS
+    kind = answer_kind(question)
+    dense = {(c.passage.article_id, c.sentence_index): c.features["dense"] for c in cands}
+    lexical = {(c.passage.article_id, c.sentence_index): c.features["lexical"] for c in cands}
+    defining = bool(_DEFINITION_Q.search(question))
+    top_dense = max(c.features["dense"] for c in cands)
+    top_lexical = max(c.features["lexical"] for c in cands)
+    for c in cands:
+        f = c.features
+        toks = tokenize(c.text)
+        tset = set(toks)
+        near = [
+            d
+            for k in (c.sentence_index - 1, c.sentence_index + 1)
+            if (d := dense.get((c.passage.article_id, k))) is not None
+        ]
+        spans = scored_spans(question, c.text) if kind else []
+        f["rank"] = float(c.passage_rank)
+        f["context"] = max(near) if near else f["dense"]
+        # "Letaknya di kaki Gunung Meja." answers where the sentence before it names what is asked about
+        f["prev_lexical"] = lexical.get((c.passage.article_id, c.sentence_index - 1), 0.0)
+        f["defines"] = float(defining and bool(_COPULA.search(c.text)))
+        f["bigram"] = (
+            len(qbigrams & set(zip(toks, toks[1:], strict=False))) / len(qbigrams) if qbigrams else 0.0
+        )
+        f["ent_sentence"] = coverage(entities, c.text)
+        f["span"] = min(spans[0][0], 16.0) / 16.0 if spans else 0.0
+        f["no_span"] = float(kind is not None and not spans)
+        f["first"] = float(c.sentence_index == 0)
+        f["gap"] = f["dense"] - top_dense
+        f["lex_gap"] = f["lexical"] - top_lexical
+        f["novel"] = len(tset - qset) / len(tset) if tset else 0.0
+        f["length"] = min(len(toks) / 30.0, 2.0)
+        f["en_dense"] = f["english"] * f["dense"]
+        f["en_lexical"] = f["english"] * f["lexical"]
+
+
+@dataclass
+class Logistic:
+    """w . features + bias over named features."""
+
+    features: tuple[str, ...]
+    weights: tuple[float, ...]
+    bias: float
+
+    def __call__(self, features: dict[str, float]) -> float:
+        return self.bias + sum(w * features[n] for n, w in zip(self.features, self.weights, strict=True))
+
+
+class SentenceRanker:
+    """Rescores `SentenceScorer`'s candidates by how likely each holds the answer."""
+
+    def __init__(self, rank: Logistic, margin: float = 0.5, info: dict | None = None):
+        self.rank = rank
+        self.margin = margin  # runners-up within this of the best sentence are quoted too
+        self.info = info or {}
+
+    @classmethod
+    def load(cls, path: Path = MODEL) -> SentenceRanker:
+        """The ranker stored at `path` (ranker.json beside this module by default), checksum-verified."""
+        try:
+            raw = path.read_bytes()
+            want = path.with_name(path.name + ".sha256").read_text().split()[0]
+        except OSError as e:
+            raise KabarError(f"cannot read the sentence ranker {path}: {e.strerror or e}") from None
+        if hashlib.sha256(raw).hexdigest() != want:
+            raise KabarError(
+                f"the sentence ranker {path} does not match its checksum: reinstall Kabar, or answer with "
+                "KABAR_SCORER=support"
+            )
+        d = json.loads(raw)
+        return cls(_logistic(d["rank"]), float(d["margin"]), d.get("info"))
+
+    def rescore(self, question: str, cands: list[Support]) -> list[Support]:
+        """The candidates scored by the rank model, best first."""
+        add_features(question, cands)
+        for c in cands:
+            c.score = self.rank(c.features)
+        cands.sort(key=lambda c: -c.score)
+        return cands
+
+
+def _logistic(d: dict) -> Logistic:
+    return Logistic(tuple(d["features"]), tuple(float(w) for w in d["weights"]), float(d["bias"]))

@@ -1,0 +1,88 @@
+"""The trained sentence ranker: its features, its shipped file, and how the answer path uses it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import FakeEmbedder
+
+from bot.answer.extractive import SentenceScorer, Support
+from bot.answer.ranker import MODEL, Logistic, SentenceRanker, add_features
+from index.errors import KabarError
+from index.sentences import split_sentences
+from index.types import Passage
+
+TEXT = (
+    "Gempa besar mengguncang Palu dan Donggala. Gempa itu terjadi pada Jumat, 28 September 2018, "
+    "menjelang magrib. Ribuan warga mengungsi ke dataran tinggi."
+)
+QUESTION = "Kapan gempa terjadi di Palu?"
+
+
+def passage(text: str = TEXT, article: str = "palu") -> Passage:
+    """A retrieved chunk with its sentences, as the store returns it (vectors left to the scorer)."""
+    sents = split_sentences(text)
+    meta = {"sentences": [(s.paragraph, i, s.start, s.end) for i, s in enumerate(sents)]}
+    return Passage(f"{article}:0", article, text, 1.0, meta, dense=0.5)
+
+
+def candidates(question: str = QUESTION, passages: list[Passage] | None = None) -> list[Support]:
+    embedder = FakeEmbedder()
+    scorer = SentenceScorer(embedder)
+    return scorer.score(question, embedder.embed_queries([question])[0], passages or [passage()])
+
+
+def by_text(cands: list[Support], part: str) -> Support:
+    return next(c for c in cands if part in c.text)
+
+
+def test_features_compare_each_sentence_with_the_question_and_its_neighbours() -> None:
+    cands = candidates()
+    add_features(QUESTION, cands)
+    date, first, last = (
+        by_text(cands, "28 September"),
+        by_text(cands, "mengguncang"),
+        by_text(cands, "Ribuan"),
+    )
+    assert date.features["span"] > 0 and date.features["no_span"] == 0.0  # a date the question does not name
+    assert first.features["no_span"] == 1.0 and last.features["no_span"] == 1.0
+    assert date.features["bigram"] > 0 == first.features["bigram"]  # "gempa terjadi" appears once
+    assert first.features["first"] == 1.0 and date.features["first"] == 0.0
+    # the middle sentence's context is its better neighbour's cosine
+    assert date.features["context"] == max(first.features["dense"], last.features["dense"])
+    assert max(c.features["gap"] for c in cands) == 0.0
+    for c in cands:
+        assert 0.0 <= c.features["novel"] <= 1.0
+        assert c.features["en_dense"] == 0.0  # an Indonesian question
+
+
+def test_rescore_orders_by_the_rank_model_and_keeps_the_support_logit() -> None:
+    ranker = SentenceRanker(Logistic(("span", "no_span"), (4.0, -2.0), 0.0))
+    before = {c.text: c.support for c in candidates()}
+    cands = ranker.rescore(QUESTION, candidates())
+    assert "28 September" in cands[0].text
+    assert cands[0].score > cands[1].score >= cands[2].score
+    assert {c.text: c.support for c in cands} == before  # refusal still reads the support logit
+
+
+def test_shipped_ranker_loads_and_a_changed_file_is_refused(tmp_path: Path) -> None:
+    ranker = SentenceRanker.load()
+    assert set(ranker.rank.features) >= {"dense", "span", "bigram"}
+    # only sets whose licence allows shipping what is trained on them (Apache-2.0, CC BY-SA 4.0)
+    assert set(ranker.info["trained_on"]) <= {"facqa_train", "tydiqa_id_train", "ntrex_train"}
+    copy = tmp_path / "ranker.json"
+    shutil.copy(MODEL, copy)
+    shutil.copy(MODEL.with_name(MODEL.name + ".sha256"), tmp_path / "ranker.json.sha256")
+    assert SentenceRanker.load(copy).rank == ranker.rank
+    data = json.loads(copy.read_text())
+    data["rank"]["bias"] += 1.0
+    copy.write_text(json.dumps(data))
+    with pytest.raises(KabarError, match="does not match its checksum") as e:
+        SentenceRanker.load(copy)
+    assert str(copy) in str(e.value)
+    (tmp_path / "ranker.json.sha256").unlink()
+    with pytest.raises(KabarError, match="cannot read the sentence ranker"):
+        SentenceRanker.load(copy)
