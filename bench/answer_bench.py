@@ -6,7 +6,8 @@ DIR is an index built by `kabar index` (e.g. IndoSum dev + seeds). Measured, eac
 - cold `kabar ask` (process start to printed answer) and its peak RSS, for this checkout and for the
   code at --old-rev (a git worktree of it reads the same index: torch and the float32 model on its path);
 - llama-index's cold query out of the box (VectorStoreIndex over the same Chroma collection);
-- warm extractive answers of first-seen questions (FacQA valid) in one process: p50/p95 ms;
+- warm extractive answers of first-seen questions (FacQA valid) in one process: p50/p95 ms, with the
+  sentence ranker (the default) and with the support scorer it replaced;
 - `kabar discord`'s memory, idle and while answering, with Discord faked (the bot built, not connected).
 """
 
@@ -81,8 +82,8 @@ def old_checkout(rev: str) -> Path:
     return path
 
 
-def warm(data_dir: Path, n: int) -> dict:
-    """First-seen questions in one process: the engine's own timings."""
+def warm(data_dir: Path, n: int, scorer: str = "ranker") -> dict:
+    """First-seen questions in one process: the engine's own timings (KABAR_SCORER=`scorer`)."""
     code = f"""
 import json, sys
 sys.path.insert(0, {str(ROOT)!r})
@@ -96,7 +97,8 @@ kabar.engine.answer("pemanasan")  # opens Chroma and the keyword index
 times = [kabar.engine.answer(q).timings_ms for q in qs]
 print(json.dumps(times))
 """
-    out = subprocess.run([PYTHON, "-c", code], check=True, capture_output=True, text=True).stdout
+    env = {**os.environ, "KABAR_SCORER": scorer}
+    out = subprocess.run([PYTHON, "-c", code], check=True, capture_output=True, text=True, env=env).stdout
     times = json.loads(out.strip().splitlines()[-1])
 
     def pct(key: str) -> dict:
@@ -191,6 +193,7 @@ def main() -> None:
             args.runs,
         ),
         "warm": warm(data, args.questions),
+        "warm_support_scorer": warm(data, args.questions, "support"),  # the scorer the ranker replaced
         "discord_bot_rss": bot_memory(data),
         "self_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }

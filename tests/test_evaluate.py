@@ -274,6 +274,33 @@ def test_engine_answers_are_the_same_through_the_recording_searcher(fake_kabar: 
         assert (a.refused, [(c.article_id, c.quote) for c in a.citations]) == (r.refused, r.citations)
 
 
+def test_the_support_scorer_answers_beside_the_ranker_from_the_same_passages(fake_kabar: Kabar) -> None:
+    from bot.answer.engine import Engine
+    from bot.cli.eval_cmd import answer_rows, markdown_table
+
+    items = datasets.read_qa(SEED_EVAL)
+    run.prepare_index(fake_kabar, items, [], absent_share=0.0)
+    compare = run.support_answerer(fake_kabar.engine)
+    assert compare is not None and compare.ranker is None
+    results = run.run_questions(fake_kabar.engine, items, depth=10, compare=compare)
+    e = fake_kabar.engine
+    plain = Engine(e.searcher, compare, top_k=e.top_k)  # the support scorer as the whole engine
+    for r in results:
+        assert r.compare is not None and r.compare.item is r.item
+        alone = plain.answer(r.item.question)
+        assert (alone.refused, [(c.article_id, c.quote) for c in alone.citations]) == (
+            r.compare.refused,
+            r.compare.citations,
+        )
+        assert r.compare.refused == r.refused  # both refuse by the support logit
+        assert r.to_json()["support_scorer"]["refused"] == r.compare.refused
+    summary = metrics.summarize(results, [1])
+    assert summary["seed_eval.jsonl"]["answers_support"]["n"] == 27
+    header, rows = answer_rows(summary)
+    assert header[:2] == ["set", "scorer"] and [row[1] for row in rows] == ["ranker", "support"]
+    assert "| set | scorer | n |" in markdown_table("A", header, rows)
+
+
 def test_reused_data_dir_drops_the_gold_passages_of_earlier_runs(fake_kabar: Kabar) -> None:
     items = datasets.read_qa(SEED_EVAL)
     first = run.prepare_index(fake_kabar, items, [DISTRACTORS], absent_share=0.0)
@@ -464,6 +491,9 @@ FLOOR = {  # what Kabar reached (2026-11-26, z-score fusion): a drop fails CI
     "citation_precision": 0.80,
     "refused_answerable": 0.0,  # a ceiling
     "absent_recall": 1.0,
+    # the answer mark (2026-12-02): 14 of 18 answers marked, 11 of those 14 marks exactly a gold answer
+    "span_marked": 14 / 18,
+    "span_exact_match": 11 / 14,
 }
 
 
@@ -483,6 +513,12 @@ def test_seed_eval_quality_floor(kabar_env: Path) -> None:
     assert answers["citation_precision"] >= FLOOR["citation_precision"] - 1e-9
     assert answers["refused_answerable"] <= FLOOR["refused_answerable"]
     assert answers["refusal_absent"]["recall"] >= FLOOR["absent_recall"]
+    assert answers["span_marked"] >= FLOOR["span_marked"] - 1e-9
+    assert answers["span_exact_match"] >= FLOOR["span_exact_match"] - 1e-9
+    # the sentence ranker answers from the same passages as the support scorer it replaced, and no worse
+    replaced = m["answers_support"]
+    assert answers["contains_answer"] >= replaced["contains_answer"]
+    assert answers["refused_answerable"] == replaced["refused_answerable"]  # both refuse by support
     for baseline in ("bm25", "dense", "llama-index"):  # fusion must not fall below either side
         assert kabar["mrr"] >= m["retrieval"][baseline]["mrr"], baseline
         assert kabar["recall@1"] >= m["retrieval"][baseline]["recall@1"], baseline

@@ -119,6 +119,14 @@ def report(name: str, groups: dict, answer_score, threshold: float, margin: floa
         if ans
         else None,
     }
+    # citation precision: quoted sentences from the gold passage or holding the answer
+    cites = [
+        r["label"] or r["gold_passage"]
+        for rows in ans
+        for r in rows[:3]
+        if r["score"] >= rows[0]["score"] - margin
+    ]
+    out["cite_prec"] = float(np.mean(cites)) if cites else None
     for kind in ("answerable", "impossible", "cut", "absent"):
         g = [rows for (_, k), rows in groups.items() if k == kind]
         if g:

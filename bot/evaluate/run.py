@@ -170,20 +170,22 @@ def run_questions(
             )
         )
         if compare is not None:
-            results[-1].compare = _compared(compare, it, res, engine.top_k)
+            results[-1].compare = _compared(compare, it, res, engine.top_k, timings.get("retrieve", 0.0))
         if progress is not None:
             progress(i + 1, len(items))
     return results
 
 
-def _compared(answerer: ExtractiveAnswerer, it: EvalItem, res: SearchResult, top_k: int) -> QuestionResult:
-    """What `answerer` makes of the passages the engine answered from."""
+def _compared(
+    answerer: ExtractiveAnswerer, it: EvalItem, res: SearchResult, top_k: int, retrieve_ms: float
+) -> QuestionResult:
+    """What `answerer` makes of the passages the engine answered from (timed with the same retrieval)."""
     t0 = time.perf_counter()
     depth = answerer.depth(it.question, top_k)
     shown = SearchResult(res.passages[:depth], res.query_vector, res.timings_ms)
     language = detect_language(it.question)
     answer = answerer.answer(it.question, it.question, language, shown, top_k)
-    ms = (time.perf_counter() - t0) * 1e3 + res.timings_ms.get("total", 0.0)
+    ms = (time.perf_counter() - t0) * 1e3 + retrieve_ms
     return QuestionResult(
         it,
         {},
