@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import FakeEmbedder
 
-from bot.answer.extractive import SentenceScorer, Support
+from bot.answer.extractive import SentenceScorer, Support, select
 from bot.answer.ranker import MODEL, Logistic, SentenceRanker, add_features
 from index.errors import KabarError
 from index.sentences import split_sentences
@@ -86,3 +86,21 @@ def test_shipped_ranker_loads_and_a_changed_file_is_refused(tmp_path: Path) -> N
     (tmp_path / "ranker.json.sha256").unlink()
     with pytest.raises(KabarError, match="cannot read the sentence ranker"):
         SentenceRanker.load(copy)
+
+
+def test_a_runner_up_from_another_article_must_be_closer_to_be_quoted() -> None:
+    other = passage("Gempa lain terjadi di Lombok pada Juli 2018.", article="lombok")
+    cands = candidates(passages=[passage(), other])
+    palu = iter((5.0, 4.2, 3.9))
+    for c in cands:  # the Lombok sentence comes second, 0.8 behind the best Palu one
+        c.score = 4.2 if c.passage.article_id == "lombok" else next(palu)
+    cands.sort(key=lambda c: -c.score)
+    best = cands[0]
+    same = [c for c in cands[1:] if c.passage.article_id == best.passage.article_id]
+    away = [c for c in cands[1:] if c.passage.article_id != best.passage.article_id]
+    assert same and away
+    both = select(cands, 4, margin=1.5)
+    assert set(map(id, both)) == set(map(id, cands))  # one margin: everything within 1.5 is quoted
+    tight = select(cands, 4, margin=1.5, other_margin=0.5)
+    assert best in tight and all(c in tight for c in same)
+    assert not any(c in tight for c in away)

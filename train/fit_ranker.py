@@ -100,33 +100,33 @@ def answer_row(rows: list[dict]) -> dict[str, float]:
     return {**best["features"], "top": best["score"], "lead": min(best["score"] - second, 5.0)}
 
 
-def quoted(rows: list[dict], margin: float = MARGIN) -> bool:
-    """Whether select()'s quote (the best sentence and close runners-up) holds the answer."""
-    chosen = [r for r in rows if r["score"] >= rows[0]["score"] - margin][:3]
-    return any(r["label"] for r in chosen)
+def chosen(rows: list[dict], margin: float, other: float | None = None) -> list[dict]:
+    """select()'s quote: the best sentence and runners-up within `margin` (`other`: from another article)."""
+    best = rows[0]
+    other = margin if other is None else other
+    same = [
+        r
+        for r in rows
+        if r["score"] >= best["score"] - (margin if r.get("passage") == best.get("passage") else other)
+    ]
+    return same[:3]
 
 
-def report(name: str, groups: dict, answer_score, threshold: float, margin: float) -> dict:
-    """Pick@1, quoted-contains and refusal rates of one scored file (quoting within `margin`)."""
+def report(
+    name: str, groups: dict, answer_score, threshold: float, margin: float, other: float | None = None
+) -> dict:
+    """Pick@1, quoted-contains, citation precision and refusal rates of one scored file."""
     ans = [rows for (_, kind), rows in groups.items() if kind == "answerable"]
+    quotes = [chosen(rows, margin, other) for rows in ans]
+    # citation precision: quoted sentences from the gold passage or holding the answer
+    cites = [r["label"] or r["gold_passage"] for q in quotes for r in q]
     out = {
         "n": len(ans),
         "pick1": float(np.mean([rows[0]["label"] for rows in ans])) if ans else None,
-        "quoted": float(np.mean([quoted(rows, margin) for rows in ans])) if ans else None,
-        "quoted_sentences": float(
-            np.mean([min(3, sum(r["score"] >= rows[0]["score"] - margin for r in rows)) for rows in ans])
-        )
-        if ans
-        else None,
+        "quoted": float(np.mean([any(r["label"] for r in q) for q in quotes])) if ans else None,
+        "quoted_sentences": float(np.mean([len(q) for q in quotes])) if ans else None,
+        "cite_prec": float(np.mean(cites)) if cites else None,
     }
-    # citation precision: quoted sentences from the gold passage or holding the answer
-    cites = [
-        r["label"] or r["gold_passage"]
-        for rows in ans
-        for r in rows[:3]
-        if r["score"] >= rows[0]["score"] - margin
-    ]
-    out["cite_prec"] = float(np.mean(cites)) if cites else None
     for kind in ("answerable", "impossible", "cut", "absent"):
         g = [rows for (_, k), rows in groups.items() if k == kind]
         if g:
@@ -134,7 +134,12 @@ def report(name: str, groups: dict, answer_score, threshold: float, margin: floa
     # answered and right: the quote holds the answer and it was not refused
     if ans:
         out["contains"] = float(
-            np.mean([quoted(rows, margin) and answer_score(rows) >= threshold for rows in ans])
+            np.mean(
+                [
+                    any(r["label"] for r in q) and answer_score(rows) >= threshold
+                    for q, rows in zip(quotes, ans, strict=True)
+                ]
+            )
         )
     print(
         f"{name:22s} "
@@ -150,6 +155,7 @@ def main() -> None:
     ap.add_argument("--calibrate", default="idk_mrc_train")
     ap.add_argument("--C", type=float, default=1.0)
     ap.add_argument("--margin", type=float, default=0.5, help="runners-up within this are quoted too")
+    ap.add_argument("--other-margin", type=float, default=None, help="the same, from another article")
     ap.add_argument("--refuse", type=float, default=REFUSE_ANSWERABLE, help="calibration answerable refused")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
@@ -184,11 +190,13 @@ def main() -> None:
         g = load(path)
         ranked = scored(g, w, b)
         results[name] = {
-            "ranker": report(name + " ranker", ranked, support, sw.min_support, args.margin),
+            "ranker": report(
+                name + " ranker", ranked, support, sw.min_support, args.margin, args.other_margin
+            ),
             "support": report(name + " support", support_scored(g), support, sw.min_support, MARGIN),
             # tried, not shipped: refusing by the answerability model instead of the support logit
             "ranker_answer_model": report(
-                name + " +answer model", ranked, answer_score, threshold, args.margin
+                name + " +answer model", ranked, answer_score, threshold, args.margin, args.other_margin
             ),
         }
     if args.write:
@@ -201,6 +209,7 @@ def main() -> None:
                         "bias": round(b, 5),
                     },
                     "margin": args.margin,
+                    "other_margin": args.margin if args.other_margin is None else args.other_margin,
                     "info": {"trained_on": list(TRAIN), "C": args.C, "results": results},
                 },
                 indent=1,

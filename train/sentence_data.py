@@ -171,6 +171,7 @@ def rows_for(path: Path, vectors: Vectors, scorer: SentenceScorer, limit: int | 
                         "dataset": r.get("dataset", path.name),
                         "kind": kind,
                         "gold_passage": c.passage.article_id == r["passage_id"],
+                        "passage": c.passage.article_id,
                         "label": holds(c.text, answers),
                         "text": c.text,
                         "features": c.features,

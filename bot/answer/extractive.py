@@ -197,16 +197,24 @@ def rerank(passages: list[Passage], cands: list[Support]) -> list[Passage]:
     return scored + [p for p in passages if p.chunk_id not in best]
 
 
-def select(cands: list[Support], max_sentences: int, margin: float = 0.5) -> list[Support]:
-    """The best sentence, close runners-up, and the sentence an anaphoric best one leans on."""
+def select(
+    cands: list[Support], max_sentences: int, margin: float = 0.5, other_margin: float | None = None
+) -> list[Support]:
+    """The best sentence, close runners-up, and the sentence an anaphoric best one leans on.
+
+    A runner-up from the best sentence's article is quoted within `margin` of its score, one from another
+    article only within `other_margin` (default: the same): a second article is cited only when it is nearly
+    as good.
+    """
     if not cands:
         return []
     best = cands[0]
     chosen = [best]
+    other = margin if other_margin is None else other_margin
     for c in cands[1:]:
         if len(chosen) >= max_sentences:
             break
-        if c.score >= best.score - margin:
+        if c.score >= best.score - (margin if c.passage.article_id == best.passage.article_id else other):
             chosen.append(c)
     by_key = {(c.passage.article_id, c.sentence_index): c for c in cands}
     for c in list(chosen):
@@ -277,8 +285,13 @@ class ExtractiveAnswerer:
             cands = self._followup(question, cands, previous)
         support = self.support(cands)
         supported = support is not None and support >= self.min_support
-        margin = self.ranker.margin if self.ranker is not None else 0.5
-        answer = render(question, language, select(cands, self.max_sentences, margin) if supported else [])
+        r = self.ranker
+        chosen = (
+            select(cands, self.max_sentences, r.margin, r.other_margin)
+            if r
+            else select(cands, self.max_sentences)
+        )
+        answer = render(question, language, chosen if supported else [])
         answer.retrieved = [p.chunk_id for p in passages]
         answer.support = support
         return answer

@@ -89,9 +89,14 @@ class Logistic:
 class SentenceRanker:
     """Rescores `SentenceScorer`'s candidates by how likely each holds the answer."""
 
-    def __init__(self, rank: Logistic, margin: float = 0.5, info: dict | None = None):
+    def __init__(
+        self, rank: Logistic, margin: float = 0.5, other_margin: float | None = None, info: dict | None = None
+    ):
         self.rank = rank
-        self.margin = margin  # runners-up within this of the best sentence are quoted too
+        # runners-up within `margin` of the best sentence are quoted too; from another article, within
+        # `other_margin` (tighter: a second article's sentence is more often a distractor)
+        self.margin = margin
+        self.other_margin = margin if other_margin is None else other_margin
         self.info = info or {}
 
     @classmethod
@@ -108,7 +113,9 @@ class SentenceRanker:
                 "KABAR_SCORER=support"
             )
         d = json.loads(raw)
-        return cls(_logistic(d["rank"]), float(d["margin"]), d.get("info"))
+        return cls(
+            _logistic(d["rank"]), float(d["margin"]), float(d.get("other_margin", d["margin"])), d.get("info")
+        )
 
     def rescore(self, question: str, cands: list[Support]) -> list[Support]:
         """The candidates scored by the rank model, best first."""
