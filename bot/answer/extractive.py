@@ -85,6 +85,7 @@ class Support:
     paragraph: int = 0
     features: dict[str, float] = field(default_factory=dict)
     support: float = 0.0  # the support logit: whether the sentence supports an answer at all (refusal)
+    tokens: list[str] = field(default_factory=list)  # its content tokens (index.keyword.tokenize)
 
     @property
     def text(self) -> str:
@@ -173,7 +174,8 @@ class SentenceScorer:
         ]
         mean_dense = float(dense.mean())
         for c, d, pc in zip(cands, dense, passage_cos, strict=True):
-            toks = set(tokenize(c.text))
+            c.tokens = tokenize(c.text)
+            toks = set(c.tokens)
             c.features = {
                 "dense": float(d),
                 "passage": float(pc),

@@ -46,7 +46,7 @@ def add_features(question: str, cands: list[Support]) -> None:
     top_lexical = max(c.features["lexical"] for c in cands)
     for c in cands:
         f = c.features
-        toks = tokenize(c.text)
+        toks = c.tokens  # tokenized once, by the scorer
         tset = set(toks)
         near = [
             d
