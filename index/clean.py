@@ -135,9 +135,13 @@ Hint = tuple[int, int, int | None]  # (day, month, year or None) of a date seen 
 # isolates (they reorder what a reader sees: quotes are shown as stored); control characters (a terminal
 # escape in an article must not reach a terminal); lone surrogates (JSON "\\ud800" decodes to one and
 # cannot be encoded as UTF-8); noncharacters. Zero-width joiners go too: an emoji sequence then shows
-# as its parts, which news text can live with.
+# as its parts, which news text can live with. The format characters are all of Unicode's category Cf
+# (listed, not computed: scanning every code point would cost the CLI's start-up), tag characters included:
+# "Ia\U000e0020" must not be stored as an invisible difference.
 _ZERO_WIDTH = re.compile(
-    "[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb\ufffe\uffff"
+    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\ufeff\ufff9-\ufffb\ufffe\uffff\U000110bd\U000110cd\U00013430-\U0001343f"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
     "\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff]"
 )
 _LINE_BREAK = re.compile("\r\n?|[\x85\u2028\u2029]")

@@ -363,3 +363,13 @@ def test_real_indosum_articles(doc_id, publisher, date, first, last):
     assert (article.publisher, article.date) == (publisher, date)
     assert article.text.startswith(first) and article.text.endswith(last)
     assert "Baca" not in article.text
+
+
+def test_every_format_character_is_removed() -> None:
+    # found by tests/test_properties.py: a tag space (U+E0020) after "Ia" survived the hand-made list
+    import sys
+    import unicodedata
+
+    fmt = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"]
+    article = clean_article("Ia" + "".join(fmt) + " menambahkan bahwa kerja sama itu berlanjut.")
+    assert article.text == "Ia menambahkan bahwa kerja sama itu berlanjut."
