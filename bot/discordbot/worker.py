@@ -6,8 +6,10 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import numpy as np
 
 from bot.answer.types import Answer, Turn
 from bot.app import Kabar
+from bot.discordbot.child import reindex_in_child
 from bot.discordbot.uploads import UploadRejected, safe_filename, write_atomically
 from index.errors import IndexLockedError, KabarError
 from index.indexer import ArticleStatus, Indexer
@@ -119,8 +122,10 @@ class AddResult:
 class Worker:
     """Runs the synchronous, CPU-bound engine and indexer in threads so the event loop keeps serving.
 
-    The embedding model is shared: the gate lets a question in between two embedding calls of a long
-    re-index (answers keep flowing) without two threads driving the model (and its tokenizer) at once.
+    Questions are answered one at a time in one thread. A re-index of the corpus folders runs in a niced
+    child process (`child.py`) when the embedder can be built there, with its own interpreter lock and
+    model; otherwise (and for /add_article) it runs here and shares the model: the gate lets a question in
+    between two of its embedding calls without two threads driving the model (and its tokenizer) at once.
     The Indexer writes through its own Store connection under the data directory's writer lock.
     """
 
@@ -129,6 +134,9 @@ class Worker:
         self.gate = ModelGate()
         self._indexer: Indexer | None = None
         self.waiting = 0  # questions handed to answer() and not answered yet (read by the event loop)
+        # One answering thread: the gate lets one question at a time on the model anyway, and every extra
+        # thread would keep its own malloc arena (the soak's memory grew with the threads asyncio's pool made)
+        self._answering = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kabar-answer")
 
     @property
     def indexer(self) -> Indexer:
@@ -144,7 +152,8 @@ class Worker:
         `on_progress` as they come, from that thread)."""
         self.waiting += 1
         try:
-            return await asyncio.to_thread(self._answer, question, list(history), on_progress)
+            job = partial(self._answer, question, list(history), on_progress)
+            return await asyncio.get_running_loop().run_in_executor(self._answering, job)
         finally:
             self.waiting -= 1
 
@@ -173,7 +182,15 @@ class Worker:
     def reindex_now(
         self, paths: list[Path], prune: bool, progress: Progress | None = None
     ) -> tuple[IndexReport, dict]:
-        """`reindex`, in the calling thread (the corpus watcher's)."""
+        """`reindex`, from the calling thread (the corpus watcher's): in a niced child process when the
+        embedder can be built there (bot/discordbot/child.py), else here through the model gate."""
+        factory = self.kabar.embedder_factory
+        if factory is not None:
+            k = self.kabar
+            try:
+                return reindex_in_child(k.settings, k.data_dir, factory, paths, prune, progress)
+            except IndexLockedError as e:
+                raise IndexBusy(str(e)) from None
         with self._writer() as w:
             return w.sync(paths, prune=prune, progress=progress), w.stats()
 
