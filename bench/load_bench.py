@@ -38,18 +38,19 @@ from bot.discordbot.client import build_bot  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 
 
-def rss_mb() -> float:
-    """Resident memory of this process, in MB."""
+def rss_mb(kind: str = "VmRSS") -> float:
+    """Resident memory of this process, in MB (`kind`: VmRSS, or its parts RssAnon, RssFile, RssShmem)."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{kind}:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
 
 def children_rss_mb() -> float:
-    """Resident memory of this process's children (the re-index process), in MB."""
+    """Resident memory of this process's children (the re-index process; any thread may start it), MB."""
     total = 0.0
-    for pid in Path(f"/proc/self/task/{os.getpid()}/children").read_text().split():
+    pids = {p for task in Path("/proc/self/task").iterdir() for p in (task / "children").read_text().split()}
+    for pid in pids:
         try:
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:  # ended meanwhile
@@ -105,7 +106,7 @@ async def run(args: argparse.Namespace, data: Path, corpus: Path) -> dict:
     if args.soak:
         await bot.worker.answer("pemanasan")
         qs = questions_from(data, args.soak)
-        marks = {}
+        marks, parts = {}, {}
         done = 0
         for start in range(0, args.soak, 100):
             part = qs[start : start + 100]
@@ -114,7 +115,9 @@ async def run(args: argparse.Namespace, data: Path, corpus: Path) -> dict:
             done += len(part)
             if done in (100, args.soak) or done % 500 == 0:
                 marks[done] = round(rss_mb(), 1)
-        out["soak"] = {"questions": args.soak, "rss_mb_after": marks}
+                parts[done] = {k: round(rss_mb(k), 1) for k in ("RssAnon", "RssFile")}
+        # RssFile is pages of mapped files (the model, Chroma's files): the kernel can drop them
+        out["soak"] = {"questions": args.soak, "rss_mb_after": marks, "rss_parts_mb_after": parts}
         out["soak"]["growth_pct"] = round(100 * (marks[args.soak] / marks[100] - 1), 1)
         return out
 

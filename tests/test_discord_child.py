@@ -140,6 +140,15 @@ def test_the_workers_reindex_goes_through_the_child_and_a_held_lock_is_busy(tmp_
     assert stats["articles"] == 2
 
 
+def test_reindex_in_child_off_keeps_the_reindex_in_the_bot(tmp_path):
+    corpus = write_corpus(tmp_path / "corpus", ["banjir.txt", "padi.txt"])
+    settings = settings_for(tmp_path, corpus=[corpus], discord_reindex_in_child=False)
+    kabar = Kabar(settings, tmp_path / "home", FakeEmbedder(), None, None, embedder_factory=DiesAtOnce)  # type: ignore[arg-type]
+    report, stats = Worker(kabar).reindex_now([corpus], False)  # a child would have died
+    assert report.added == 2 and stats["articles"] == 2
+    assert kabar.embedder.calls  # embedded by the bot's own embedder
+
+
 def test_the_bots_reindex_with_the_bundled_model_runs_in_a_child_and_its_answers_follow(
     tmp_path, e5_cache_dir, corpus
 ):

@@ -183,8 +183,9 @@ class Worker:
         self, paths: list[Path], prune: bool, progress: Progress | None = None
     ) -> tuple[IndexReport, dict]:
         """`reindex`, from the calling thread (the corpus watcher's): in a niced child process when the
-        embedder can be built there (bot/discordbot/child.py), else here through the model gate."""
-        factory = self.kabar.embedder_factory
+        embedder can be built there and KABAR_DISCORD_REINDEX_IN_CHILD allows (bot/discordbot/child.py),
+        else here through the model gate."""
+        factory = self.kabar.embedder_factory if self.kabar.settings.discord.reindex_in_child else None
         if factory is not None:
             k = self.kabar
             try:
