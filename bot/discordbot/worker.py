@@ -74,7 +74,7 @@ class ModelGate:
 GATED_BATCH = 2  # texts per model call of a re-index: a waiting question gets in after at most this many
 
 
-class _GatedEmbedder:
+class GatedEmbedder:
     """The shared embedder as the indexer sees it: every call passes the model gate, in small pieces.
 
     The indexer embeds a whole step (KABAR_INDEX_BATCH chunks, and their sentences) in one call, which can
@@ -142,7 +142,7 @@ class Worker:
     def indexer(self) -> Indexer:
         """The index's Indexer, embedding through the model gate."""
         if self._indexer is None:
-            self._indexer = self.kabar.indexer(_GatedEmbedder(self.kabar.embedder, self.gate))
+            self._indexer = self.kabar.indexer(GatedEmbedder(self.kabar.embedder, self.gate))
         return self._indexer
 
     async def answer(
