@@ -261,7 +261,7 @@ class DiscordSettings(BaseSettings):
     reindex_in_child: bool = Field(
         True,
         description="Run /reindex and the corpus watcher in a niced child process (answers keep their speed; "
-        "~540 MB more memory while it runs); false: in a bot thread (less memory, slower answers meanwhile).",
+        "~330 MB more memory while it runs); false: in a bot thread (less memory, slower answers meanwhile).",
     )
     max_question_chars: int = Field(
         500,
