@@ -14,7 +14,8 @@ from conftest import SEED, FakeEmbedder
 
 from bot.app import Kabar, build
 from bot.discordbot.child import NICE, ReindexDied, reindex_in_child
-from bot.discordbot.worker import GATED_BATCH, IndexBusy, Worker
+from bot.discordbot.gate import GATED_BATCH
+from bot.discordbot.worker import IndexBusy, Worker
 from bot.settings import Settings
 from index.errors import IndexCorrupt, IndexLockedError
 from index.indexer import Indexer

@@ -27,8 +27,8 @@ from bot.answer.types import Answer, Citation
 from bot.app import Kabar
 from bot.discordbot.client import KabarBot, build_bot
 from bot.discordbot.delivery import SourcesButton
+from bot.discordbot.gate import ModelGate
 from bot.discordbot.render import MESSAGE_LIMIT
-from bot.discordbot.worker import ModelGate
 from bot.settings import Settings
 from index.layout import DataDir, writer_lock
 from index.store import Store

