@@ -98,7 +98,7 @@ async def run(args: argparse.Namespace, data: Path, corpus: Path) -> dict:
     }
     out["concurrency"] = {
         "engine_calls_at_once": 1,  # the worker's ModelGate: one question on the model at a time
-        "worker_threads": min(32, (os.cpu_count() or 1) + 4),  # asyncio.to_thread's default executor
+        "answering_threads": 1,  # the worker's executor: further questions wait in its queue
     }
     warm = await bot.worker.answer("Apa kabar hari ini?")  # the model loaded before the clock starts
     assert warm is not None

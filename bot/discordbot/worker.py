@@ -52,8 +52,8 @@ class Worker:
         self.gate = ModelGate()
         self._indexer: Indexer | None = None
         self.waiting = 0  # questions handed to answer() and not answered yet (read by the event loop)
-        # One answering thread: the gate lets one question at a time on the model anyway, and every extra
-        # thread would keep its own malloc arena (the soak's memory grew with the threads asyncio's pool made)
+        # One answering thread: the gate lets one question at a time on the model anyway, so more threads
+        # only wait (and each keeps its own malloc arena); the queue of questions is this executor's
         self._answering = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kabar-answer")
 
     @property
