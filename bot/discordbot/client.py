@@ -96,6 +96,10 @@ class KabarBot(commands.Bot):
         )
         self.kabar = kabar
         self.settings = settings
+        # a bot runs for weeks: its model file is mapped in whole now, not page by page as new words come
+        resident = getattr(kabar.embedder if kabar else None, "make_resident", None)
+        if resident is not None:
+            resident()
         self.worker = worker or Worker(kabar)
         self.cooldown = Cooldown(settings.discord.cooldown_seconds, clock)
         # kept in the data dir, so a restart mid-conversation carries on (and old buttons still work)
