@@ -201,7 +201,7 @@ class AnswerSettings(BaseSettings):
     )
     max_answer_sentences: int = Field(3, description="Most sentences quoted in an extractive answer.")
     rerank_depth: int = Field(
-        3, ge=3, description="English questions: fused passages reranked by their best sentence."
+        10, ge=3, description="English questions: fused passages reranked by their best sentence."
     )
     history_turns: int = Field(6, description="Chat turns kept for follow-up questions.")
 
