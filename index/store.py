@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -58,6 +59,10 @@ CREATE INDEX IF NOT EXISTS articles_by_origin ON articles (origin);
 """
 
 _SQL_BATCH = 900  # bound variables per statement
+# Chroma keeps one system per path per process and creates, counts and stops it without a lock: a reader
+# reopening (refresh) while the bot's writer opens the same path got a stopped system. Opening and closing
+# a client here hold this lock.
+_SYSTEMS = threading.RLock()
 _VECTOR_BATCH = 1000
 _ARTICLE_FIELDS = ("title", "publisher", "source", "date", "url", "path")
 
@@ -218,7 +223,7 @@ class Store:
             self._check_vector_files()  # Chroma's native code would crash or answer wrongly on damaged files
             path = str(self.layout.chroma if not self.read_only else self._scratch_copy())
             try:
-                with self._vectors_guard():
+                with _SYSTEMS, self._vectors_guard():
                     self._client = chromadb.PersistentClient(path=path, settings=quiet_chroma())
                     self._collection = self._client.get_or_create_collection(
                         COLLECTION,
@@ -227,7 +232,8 @@ class Store:
                     )
             except BaseException:
                 self._client = self._collection = None
-                _forget_system(path)  # a half-started Chroma must not be reused by the next open here
+                with _SYSTEMS:
+                    _forget_system(path)  # a half-started Chroma must not be reused by the next open here
                 raise
         return self._collection
 
@@ -330,7 +336,8 @@ class Store:
         if self.target is not None:
             return  # a server sees every client's writes
         if self._client is not None:
-            self._client.close()
+            with _SYSTEMS:
+                self._client.close()
         self._client = self._collection = self._vector_store = None
 
     def dense_search(self, query_vec: np.ndarray, k: int) -> list[tuple[str, float]]:
@@ -653,8 +660,9 @@ class Store:
         released = False
         if self._client is not None:
             if self.target is None:
-                self._client.close()
-                released = _released(self._client)
+                with _SYSTEMS:
+                    self._client.close()
+                    released = _released(self._client)
             self._client = self._collection = self._vector_store = None
         if self._scratch is not None:
             import shutil

@@ -108,3 +108,42 @@ def test_writes_more_vectors_than_chromas_max_batch(tmp_path: Path, fake_embedde
     store.write([(article, chunks, vectors)])  # one Chroma call of this size would be rejected
     assert store.stats()["chunks"] == len(chunks)
     assert store.collection.count() == len(chunks)
+
+
+def test_a_reader_reopening_while_another_store_opens_the_same_path_never_gets_a_stopped_chroma(
+    tmp_path: Path, fake_embedder
+) -> None:
+    # The bot's reader reopens its vectors (refresh) while /reindex's writer opens and closes its own
+    # Store on the same path in another thread; Chroma's per-path system must not be stopped under either.
+    import threading
+
+    writer = Store(tmp_path, fake_embedder.name, fake_embedder.dim)
+    _add(writer, fake_embedder, "a", ["Duta besar Rusia dipanggil.", "Harga beras naik."])
+    writer.close()
+    reader = Store(tmp_path, fake_embedder.name, fake_embedder.dim)
+    query = fake_embedder.embed_queries(["harga beras naik"])[0]
+    errors: list[BaseException] = []
+
+    def run(step) -> None:
+        try:
+            for _ in range(150):
+                step()
+        except BaseException as e:  # noqa: BLE001 - any failure in either thread is the finding
+            errors.append(e)
+
+    def read() -> None:
+        reader.refresh()
+        assert reader.dense_search(query, 2)
+
+    def open_and_close() -> None:
+        other = Store(tmp_path, fake_embedder.name, fake_embedder.dim)
+        assert other.collection.count() == 2
+        other.close()
+
+    threads = [threading.Thread(target=run, args=(f,)) for f in (read, open_and_close)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    reader.close()
+    assert errors == []
