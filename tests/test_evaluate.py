@@ -39,6 +39,13 @@ DISTRACTORS = ROOT / "tests" / "data" / "indosum_sample.jsonl"
         ("15.000 prajurit", ["1.500 prajurit"], 0.0, 0.5, 0.0),
         ("", ["Vladivostok"], 0.0, 0.0, 0.0),
         ("Vladivostok", [], 0.0, 0.0, 0.0),
+        # a footnote or a range glued to the answer is not part of its words
+        ("Banjir ialah peristiwa yang merendam daratan.[1] Lalu", ["merendam daratan"], 0.0, 2 / 9, 1.0),
+        ("Pangeran Cakraningrat III (1707-1718)", ["1707"], 0.0, 0.0, 1.0),
+        ("lahir pada tahun 1915 M.[2] Ayahnya", ["1915 M"], 0.0, 0.25, 1.0),
+        ("keduanya saling bersilangan", ["dua"], 0.0, 0.0, 0.0),
+        ("sekitar 1500 prajurit", ["1.500"], 0.0, 0.5, 1.0),
+        ("3,5 persen", ["3,5 persen"], 1.0, 1.0, 1.0),
     ],
 )
 def test_answer_metrics(prediction: str, answers: list[str], em: float, f1: float, contains: float) -> None:
