@@ -148,6 +148,16 @@ def report(
     return out
 
 
+def _compared(name: str, groups: dict, path: Path, support, min_support: float) -> dict:
+    """The report of a saved rank model (e.g. the shipped one, before a refit) on the same rows."""
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    if tuple(saved["rank"]["features"]) != RANK:
+        raise SystemExit(f"{path}: its features differ from this script's")
+    w, b = np.array(saved["rank"]["weights"]), float(saved["rank"]["bias"])
+    margins = saved["margin"], saved["other_margin"]
+    return {"saved": report(name + " saved", scored(groups, w, b), support, min_support, *margins)}
+
+
 def main() -> None:
     """Fit, calibrate, report, optionally write."""
     ap = argparse.ArgumentParser()
@@ -158,6 +168,7 @@ def main() -> None:
     ap.add_argument("--other-margin", type=float, default=None, help="the same, from another article")
     ap.add_argument("--refuse", type=float, default=REFUSE_ANSWERABLE, help="calibration answerable refused")
     ap.add_argument("--write", action="store_true")
+    ap.add_argument("--compare", type=Path, help="also report this saved ranker.json on the same rows")
     args = ap.parse_args()
     train = {}
     for name in TRAIN:
@@ -194,6 +205,7 @@ def main() -> None:
                 name + " ranker", ranked, support, sw.min_support, args.margin, args.other_margin
             ),
             "support": report(name + " support", support_scored(g), support, sw.min_support, MARGIN),
+            **(_compared(name, g, args.compare, support, sw.min_support) if args.compare else {}),
             # tried, not shipped: refusing by the answerability model instead of the support logit
             "ranker_answer_model": report(
                 name + " +answer model", ranked, answer_score, threshold, args.margin, args.other_margin
