@@ -13,10 +13,11 @@ from bot.answer.engine import Engine
 from bot.answer.extractive import ExtractiveAnswerer, SentenceScorer, SupportWeights
 from bot.answer.generate import LLMAnswerer
 from bot.answer.llm import LLM, make_llm
-from bot.answer.ranker import SentenceRanker
+from bot.answer.ranker import READER_MODEL, SentenceRanker
 from bot.answer.verify import Verifier, VerifyParams
 from bot.settings import AnswerSettings, Settings
 from index.embed import Embedder, is_bundled, load_embedder
+from index.errors import KabarError
 from index.indexer import Indexer
 from index.remote import RemoteStore
 from index.search import Searcher
@@ -98,19 +99,28 @@ def engine_for(
     llm: LLM | None = None,
     answer: AnswerSettings | None = None,
     verify: VerifyParams | None = None,
+    cache_dir: Path | None = None,
 ) -> Engine:
-    """The answer engine over a searcher: extractive always, LLM answers when `llm` is given."""
+    """The answer engine over a searcher: extractive always, LLM answers when `llm` is given (`cache_dir`:
+    where the span reader is assembled, for KABAR_SCORER=reader)."""
     a = answer or AnswerSettings.model_construct()  # the defaults, without reading the environment
     weights = SupportWeights()
     if a.min_support is not None:
         weights.min_support = a.min_support
     scorer = SentenceScorer(searcher.embedder, weights)
-    ranker = SentenceRanker.load() if a.scorer == "ranker" else None
+    ranker = SentenceRanker.load() if a.scorer in ("ranker", "reader") else None
+    reading = None
+    if a.scorer == "reader":
+        from bot.answer.reader import Reader
+
+        if cache_dir is None:
+            raise KabarError("KABAR_SCORER=reader needs a cache directory to assemble the reader in")
+        reading = (Reader.load(cache_dir), SentenceRanker.load(READER_MODEL))
     generator = None
     if llm is not None:
         verifier = Verifier(searcher.embedder, verify, vectors=scorer.vectors)
         generator = LLMAnswerer(llm, verifier, scorer)
-    extractive = ExtractiveAnswerer(scorer, a.max_answer_sentences, a.rerank_depth, ranker)
+    extractive = ExtractiveAnswerer(scorer, a.max_answer_sentences, a.rerank_depth, ranker, reading)
     return Engine(searcher, extractive, generator, top_k=a.top_k)
 
 
@@ -151,5 +161,5 @@ def build(settings: Settings, data_dir: Path | None = None, progress: Progress |
     else:
         store = Store(data, embedder.name, embedder.dim)
     llm = make_llm(settings.llm)  # None unless KABAR_LLM selects one
-    engine = engine_for(Searcher(store, embedder), llm, settings.answer)
+    engine = engine_for(Searcher(store, embedder), llm, settings.answer, cache_dir=settings.index.cache_dir)
     return Kabar(settings, data, embedder, store, engine, llm, partial(answer_embedder_for, settings))

@@ -189,11 +189,13 @@ class AnswerSettings(BaseSettings):
     model_config = _config("KABAR_")
 
     top_k: int = Field(5, description="Passages retrieved per question.")
-    scorer: Literal["ranker", "support"] = Field(
+    scorer: Literal["ranker", "reader", "support"] = Field(
         "ranker",
         description="How extractive answers pick their sentences: ranker (the trained sentence ranker, "
-        "bot/answer/ranker.json) or support (the support score it replaced). Both refuse by the support "
-        "score.",
+        "bot/answer/ranker.json), reader (Indonesian questions' top 3 passages also read by the span "
+        "reader, ranked by bot/answer/ranker_reader.json: better sentences, ~1 s more start-up and "
+        "~370 MB more memory) or support (the support score the ranker replaced). All refuse by the "
+        "support score.",
     )
     min_support: float | None = Field(
         None,

@@ -9,9 +9,20 @@ from pathlib import Path
 import pytest
 from conftest import FakeEmbedder
 
-from bot.answer.extractive import SentenceScorer, Support, select
-from bot.answer.ranker import MODEL, Logistic, SentenceRanker, add_features
+from bot.answer.extractive import ExtractiveAnswerer, SentenceScorer, Support, select
+from bot.answer.ranker import (
+    MODEL,
+    READER_FEATURES,
+    READER_FLOOR,
+    READER_MODEL,
+    Logistic,
+    SentenceRanker,
+    add_features,
+    add_reader_features,
+)
+from bot.answer.reader import Reading
 from index.errors import KabarError
+from index.search import SearchResult
 from index.sentences import split_sentences
 from index.types import Passage
 
@@ -32,7 +43,8 @@ def passage(text: str = TEXT, article: str = "palu") -> Passage:
 def candidates(question: str = QUESTION, passages: list[Passage] | None = None) -> list[Support]:
     embedder = FakeEmbedder()
     scorer = SentenceScorer(embedder)
-    return scorer.score(question, embedder.embed_queries([question])[0], passages or [passage()])
+    passages = passages or [passage()]
+    return scorer.score(question, embedder.embed_queries([question])[0], passages, len(passages))
 
 
 def by_text(cands: list[Support], part: str) -> Support:
@@ -104,3 +116,64 @@ def test_a_runner_up_from_another_article_must_be_closer_to_be_quoted() -> None:
     tight = select(cands, 4, margin=1.5, other_margin=0.5)
     assert best in tight and all(c in tight for c in same)
     assert not any(c in tight for c in away)
+
+
+class RecordingReader:
+    """A stand-in for the span reader (the real one is tested in test_reader.py): it marks, in every passage
+    it is given, the sentence holding `answer` as the best span, and records what it was asked to read."""
+
+    def __init__(self, answer: str) -> None:
+        self.answer = answer
+        self.calls: list[tuple[str, list[tuple[str, list[tuple[int, int]]]]]] = []
+
+    def read(self, question: str, passages: list[tuple[str, list[tuple[int, int]]]]) -> list[Reading]:
+        self.calls.append((question, passages))
+        out = []
+        for text, sents in passages:
+            hit = next((k for k, (a, b) in enumerate(sents) if self.answer in text[a:b]), -1)
+            scores = [5.0 if k == hit else 1.0 for k in range(len(sents))]
+            out.append(Reading((0, 1), max(scores), hit, scores, 2.0))
+        return out
+
+
+def test_reader_features_come_from_the_first_passages_read_and_the_rest_get_the_floor() -> None:
+    others = [passage(f"Berita lain nomor {n}. Tidak ada gempa di sini.", article=f"p{n}") for n in range(3)]
+    cands = candidates(passages=[passage(), *others])
+    reader = RecordingReader("28 September")
+    add_reader_features(reader, QUESTION, cands)  # type: ignore[arg-type]
+    ((question, read),) = reader.calls
+    assert question == QUESTION
+    assert [text for text, _ in read] == [TEXT, *(p.text for p in others[:2])]  # READ_PASSAGES, in rank order
+    assert all(text[a:b] in {c.text for c in cands} for text, sents in read for a, b in sents)
+    date = by_text(cands, "28 September")
+    assert date.features["reader_best"] == 1.0 and date.features["reader"] == 3.0  # 5.0 over the null 2.0
+    assert by_text(cands, "Ribuan").features["reader"] == -1.0
+    assert date.features["reader_passage"] == 3.0
+    unread = [c for c in cands if c.passage.article_id == "p2"]
+    assert unread and all(c.features["reader"] == READER_FLOOR for c in unread)
+
+
+def test_the_answerer_reads_indonesian_questions_only() -> None:
+    reader = RecordingReader("Ribuan warga")
+    weighs_reader = SentenceRanker(Logistic(("reader_best",), (10.0,), 0.0))
+    embedder = FakeEmbedder()
+    scorer = SentenceScorer(embedder)
+    scorer.weights.min_support = -1e9  # the fake vectors support nothing: answer anyway
+    answerer = ExtractiveAnswerer(
+        scorer, 1, ranker=SentenceRanker(Logistic(("span",), (1.0,), 0.0)), reading=(reader, weighs_reader)
+    )  # type: ignore[arg-type]
+    for question, language in ((QUESTION, "id"), ("When did the earthquake hit Palu?", "en")):
+        result = SearchResult([passage()], embedder.embed_queries([question])[0], {})
+        answer = answerer.answer(question, question, language, result)
+        quoted = " ".join(c.quote for c in answer.citations)
+        if language == "id":  # ranked by what the reader marked
+            assert "Ribuan warga" in quoted and len(reader.calls) == 1
+        else:  # the English question keeps the plain ranker, and the reader is not asked
+            assert "Ribuan warga" not in quoted and len(reader.calls) == 1
+
+
+def test_the_shipped_reader_model_weighs_the_reader_and_matches_its_checksum() -> None:
+    with_reader = SentenceRanker.load(READER_MODEL)
+    assert with_reader.reads and not SentenceRanker.load().reads
+    assert set(READER_FEATURES) <= set(with_reader.rank.features)
+    assert set(with_reader.info["trained_on"]) <= {"facqa_train", "tydiqa_id_train"}  # Apache-2.0 only

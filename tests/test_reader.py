@@ -142,3 +142,36 @@ def test_reading_imports_no_torch(cache: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_kabar_scorer_reader_reads_the_retrieved_passages(
+    seed_index: Path, real_embedder, cache: Path
+) -> None:
+    from bot.answer.ranker import READER_FLOOR, add_reader_features
+    from bot.app import engine_for
+    from bot.settings import AnswerSettings
+    from index.search import Searcher
+    from index.store import Store
+
+    store = Store(seed_index, real_embedder.name, real_embedder.dim)
+    engine = engine_for(
+        Searcher(store, real_embedder),
+        answer=AnswerSettings.model_construct(scorer="reader"),
+        cache_dir=cache,
+    )
+    assert engine.extractive.reading is not None
+    question = "Siapa duta besar Rusia untuk Korea Selatan?"
+    answer = engine.answer(question)
+    assert not answer.refused and any("Zinoviev" in c.quote for c in answer.citations)
+    # the features the answer was ranked by: the reader's own reading of the top passages
+    reader, _ = engine.extractive.reading
+    result = engine.searcher.search(question, 5)
+    cands = engine.extractive.scorer.score(question, result.query_vector, result.passages)
+    add_reader_features(reader, question, cands)
+    read = [c for c in cands if c.features["reader_passage"] != READER_FLOOR]
+    assert read and any(c.features["reader_best"] == 1.0 for c in read)
+    ranked = list(dict.fromkeys(c.passage.chunk_id for c in sorted(cands, key=lambda c: c.passage_rank)))
+    assert {c.passage.chunk_id for c in read} == set(ranked[:3])  # READ_PASSAGES, in retrieval order
+    # one score per passage: its best span over its no-answer score
+    assert len({(c.passage.chunk_id, c.features["reader_passage"]) for c in read}) == len(set(ranked[:3]))
+    store.close()

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 import prompts
 from bot.answer.evidence import COMMON_CAPS, coverage, question_entities
-from bot.answer.ranker import SentenceRanker
+from bot.answer.ranker import SentenceRanker, add_reader_features
 from bot.answer.span import scored_spans
 from bot.answer.types import Answer, Citation
 from index.embed import Embedder
@@ -18,6 +19,9 @@ from index.keyword import tokenize
 from index.lang import detect_language
 from index.search import SearchResult
 from index.types import Passage
+
+if TYPE_CHECKING:
+    from bot.answer.reader import Reader
 
 # A sentence opening with one of these leans on the sentence before it ("Ia menambahkan ..."):
 # quote that one too, so the answer says who "Ia" is.
@@ -240,12 +244,16 @@ class ExtractiveAnswerer:
         max_sentences: int = 3,
         rerank_depth: int = 10,
         ranker: SentenceRanker | None = None,
+        reading: tuple[Reader, SentenceRanker] | None = None,
     ):
         self.scorer = scorer
         self.max_sentences = max_sentences
         # The trained ranker picks the sentences; the support logit decides whether to answer at all (a
         # trained answerability model did not refuse better: train/README.md).
         self.ranker = ranker
+        # KABAR_SCORER=reader: Indonesian questions' top passages are read by the span reader and ranked by
+        # the model that also weighs its scores (English ones keep `ranker`: the reader learnt Indonesian)
+        self.reading = reading
         # English questions: this many fused passages have their sentences scored and are reranked by the
         # best one (the vectors are stored, so deeper costs no embedding). 10 brings cross-lingual gold
         # passages up from ranks 4-10: chosen on NTREX sentences the eval never asks (bench/rerank_study.py,
@@ -282,14 +290,19 @@ class ExtractiveAnswerer:
         else:
             passages = passages[:k]
             cands = self.scorer.score(standalone, result.query_vector, passages)
-        if self.ranker is not None:
-            cands = self.ranker.rescore(standalone, cands)
+        ranker, reader = self.ranker, None
+        if self.reading is not None and detect_language(standalone) != "en":
+            reader, ranker = self.reading
+        if ranker is not None:
+            if reader is not None:
+                add_reader_features(reader, standalone, cands)
+            cands = ranker.rescore(standalone, cands)
         if previous is not None:
-            cands = self._followup(question, cands, previous)
+            cands = self._followup(question, cands, previous, ranker, reader)
         support = self.support(cands)
         chosen: list[Support] = []
         if support is not None and support >= self.min_support:
-            margins = (self.ranker.margin, self.ranker.other_margin) if self.ranker else (0.5, None)
+            margins = (ranker.margin, ranker.other_margin) if ranker else (0.5, None)
             chosen = select(cands, self.max_sentences, *margins)
         answer = render(question, language, chosen)
         answer.retrieved = [p.chunk_id for p in passages]
@@ -306,13 +319,22 @@ class ExtractiveAnswerer:
         """How well the candidates support an answer: the best support logit (None without candidates)."""
         return max(c.support for c in cands) if cands else None
 
-    def _followup(self, question: str, cands: list[Support], previous: Answer) -> list[Support]:
+    def _followup(
+        self,
+        question: str,
+        cands: list[Support],
+        previous: Answer,
+        ranker: SentenceRanker | None,
+        reader: Reader | None,
+    ) -> list[Support]:
         """Rescore for a follow-up: its own words weigh as much as the resolved question's (which holds
         the previous question, and so favours the previous answer), and the quoted sentences go last."""
         own_vector = self.scorer.embedder.embed_queries([question])[0]
         own = self.scorer.score(question, own_vector, [c.passage for c in cands], len(cands))
-        if self.ranker is not None:
-            own = self.ranker.rescore(question, own)  # the support logits stay as scored
+        if ranker is not None:
+            if reader is not None:
+                add_reader_features(reader, question, own)
+            own = ranker.rescore(question, own)  # the support logits stay as scored
         by_key = {(c.passage.article_id, c.sentence_index): c for c in own}
         for c in cands:
             o = by_key.get((c.passage.article_id, c.sentence_index), c)

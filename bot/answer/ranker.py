@@ -21,8 +21,14 @@ from index.keyword import tokenize
 
 if TYPE_CHECKING:
     from bot.answer.extractive import Support
+    from bot.answer.reader import Reader
 
 MODEL = Path(__file__).with_name("ranker.json")
+# the same model with the span reader's three features of each sentence (train/reader_feature_study.py)
+READER_MODEL = Path(__file__).with_name("ranker_reader.json")
+READER_FEATURES = ("reader", "reader_best", "reader_passage")
+READ_PASSAGES = 3  # the reader reads this many passages, in retrieval order; the rest get the floor
+READER_FLOOR = -20.0  # a sentence no span starts in, or a passage not read
 # "Apa itu X?" / "What is X?" is answered by the sentence that says what X is
 _DEFINITION_Q = re.compile(
     r"^\W*(apa (itu|yang dimaksud|pengertian)|apakah (itu|yang dimaksud)|what (is|are) )", re.I
@@ -74,6 +80,29 @@ def add_features(question: str, cands: list[Support]) -> None:
         f["en_lexical"] = f["english"] * f["lexical"]
 
 
+def add_reader_features(reader: Reader, question: str, cands: list[Support]) -> None:
+    """The span reader's view of each candidate, in place: its best span's score over the passage's
+    no-answer score, whether it holds the passage's best span, and the passage's margin."""
+    for c in cands:
+        c.features.update(reader=READER_FLOOR, reader_best=0.0, reader_passage=READER_FLOOR)
+    passages = {c.passage.chunk_id: c.passage for c in sorted(cands, key=lambda c: c.passage_rank)}
+    read = list(passages)[:READ_PASSAGES]
+    located: dict[str, list[Support]] = {pid: [] for pid in read}
+    for c in cands:
+        if c.passage.chunk_id in located:
+            located[c.passage.chunk_id].append(c)
+    ids = [pid for pid in read if located[pid]]
+    for pid in ids:
+        located[pid].sort(key=lambda c: c.start)
+    texts = [(passages[pid].text, [(c.start, c.end) for c in located[pid]]) for pid in ids]
+    for pid, r in zip(ids, reader.read(question, texts) if ids else [], strict=True):
+        for k, c in enumerate(located[pid]):
+            score = r.sentence_scores[k]
+            c.features["reader"] = max(READER_FLOOR, score - r.null_score) if score > -1e30 else READER_FLOOR
+            c.features["reader_best"] = float(k == r.sentence)
+            c.features["reader_passage"] = r.margin
+
+
 @dataclass
 class Logistic:
     """w . features + bias over named features."""
@@ -98,6 +127,11 @@ class SentenceRanker:
         self.margin = margin
         self.other_margin = margin if other_margin is None else other_margin
         self.info = info or {}
+
+    @property
+    def reads(self) -> bool:
+        """Whether the model scores the span reader's features (add_reader_features first)."""
+        return any(n in READER_FEATURES for n in self.rank.features)
 
     @classmethod
     def load(cls, path: Path = MODEL) -> SentenceRanker:
