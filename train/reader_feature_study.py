@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "train"))
 from fit_ranker import RANK, chosen, fit, load, matrix  # noqa: E402
 
 from bot.answer.extractive import SupportWeights  # noqa: E402
-from bot.answer.ranker import READER_FEATURES, READER_FLOOR, READER_MODEL  # noqa: E402
+from bot.answer.ranker import READER_FLOOR, READER_MODEL, reader_values  # noqa: E402
 from bot.answer.reader import Reader  # noqa: E402
 from bot.evaluate.datasets import read_jsonl  # noqa: E402
 from bot.settings import Settings  # noqa: E402
@@ -42,7 +42,6 @@ from index.sentences import split_sentences  # noqa: E402
 QA = ROOT.parent / "shared" / "data" / "qa"
 TRAIN = ("facqa_train", "tydiqa_id_train")
 VALID = ("facqa_valid", "tydiqa_id_valid", "idk_mrc_valid")
-READER = READER_FEATURES
 FLOOR = READER_FLOOR  # a sentence where no span starts
 
 
@@ -80,8 +79,8 @@ def with_reader(groups: dict, feats: dict) -> dict:
             continue
         new = []
         for r in rows:
-            f = feats.get((qid, kind, r["passage"], r["text"]), [FLOOR, 0.0, FLOOR])
-            new.append({**r, "features": {**r["features"], **dict(zip(READER, f, strict=True))}})
+            m, best, pm = feats.get((qid, kind, r["passage"], r["text"]), [FLOOR, 0.0, FLOOR])
+            new.append({**r, "features": {**r["features"], **reader_values(m, bool(best), pm)}})
         out[(qid, kind)] = new
     return out
 
@@ -99,7 +98,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int, help="read only this many questions per file (a smoke run)")
     ap.add_argument("--margin", type=float, default=1.25)
     ap.add_argument("--other-margin", type=float, default=0.5)
-    ap.add_argument("--write", action="store_true", help=f"store the model in {READER_MODEL.name}")
+    ap.add_argument("--write", action="store_true", help=f"store a model in {READER_MODEL.name}")
+    ap.add_argument("--variant", default="22 + reader", help="which of the reported models --write stores")
     args = ap.parse_args()
     cache = args.dir / "reader_features.jsonl"
     feats: dict = {}
@@ -129,15 +129,18 @@ def main() -> None:
         feats.update(new)
         groups[name] = with_reader(g, feats)
     report: dict = {}
+    model: dict = {}
     variants = (
         ("22 features", RANK),
-        ("22 + reader in passage", RANK + READER[:2]),
-        ("22 + reader", RANK + READER),  # last: what --write stores
+        ("22 + reader in passage", RANK + ("reader", "reader_best")),
+        ("22 + reader relative", RANK + ("reader_rel", "reader_best")),
+        ("22 + reader", RANK + ("reader", "reader_best", "reader_passage")),
     )
     for label, names in variants:
         rows = [r for n in TRAIN for (_, k), rs in groups[n].items() if k == "answerable" for r in rs]
         w, b = fit(matrix(rows, names), np.array([r["label"] for r in rows]))
-        model = {"features": names, "weights": [round(float(x), 5) for x in w], "bias": round(b, 5)}
+        if label == args.variant:
+            model = {"features": names, "weights": [round(float(x), 5) for x in w], "bias": round(b, 5)}
         for n in VALID:
             ans = [rs for (_, k), rs in groups[n].items() if k == "answerable"]
             ranked = []
@@ -176,10 +179,10 @@ def main() -> None:
         print(k, json.dumps(v))
     if args.write:
         saved = {
-            "rank": model,  # the last fitted: 22 + reader
+            "rank": model,
             "margin": args.margin,
             "other_margin": args.other_margin,
-            "info": {"trained_on": list(TRAIN), "C": 1.0, "results": report},
+            "info": {"trained_on": list(TRAIN), "C": 1.0, "variant": args.variant, "results": report},
         }
         READER_MODEL.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
         digest = hashlib.sha256(READER_MODEL.read_bytes()).hexdigest()

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 MODEL = Path(__file__).with_name("ranker.json")
 # the same model with the span reader's three features of each sentence (train/reader_feature_study.py)
 READER_MODEL = Path(__file__).with_name("ranker_reader.json")
-READER_FEATURES = ("reader", "reader_best", "reader_passage")
+READER_FEATURES = ("reader", "reader_best", "reader_passage", "reader_rel")
 READ_PASSAGES = 3  # the reader reads this many passages, in retrieval order; the rest get the floor
 READER_FLOOR = -20.0  # a sentence no span starts in, or a passage not read
 # "Apa itu X?" / "What is X?" is answered by the sentence that says what X is
@@ -84,7 +84,7 @@ def add_reader_features(reader: Reader, question: str, cands: list[Support]) -> 
     """The span reader's view of each candidate, in place: its best span's score over the passage's
     no-answer score, whether it holds the passage's best span, and the passage's margin."""
     for c in cands:
-        c.features.update(reader=READER_FLOOR, reader_best=0.0, reader_passage=READER_FLOOR)
+        c.features.update(reader_values(READER_FLOOR, False, READER_FLOOR))
     passages = {c.passage.chunk_id: c.passage for c in sorted(cands, key=lambda c: c.passage_rank)}
     read = list(passages)[:READ_PASSAGES]
     located: dict[str, list[Support]] = {pid: [] for pid in read}
@@ -98,9 +98,16 @@ def add_reader_features(reader: Reader, question: str, cands: list[Support]) -> 
     for pid, r in zip(ids, reader.read(question, texts) if ids else [], strict=True):
         for k, c in enumerate(located[pid]):
             score = r.sentence_scores[k]
-            c.features["reader"] = max(READER_FLOOR, score - r.null_score) if score > -1e30 else READER_FLOOR
-            c.features["reader_best"] = float(k == r.sentence)
-            c.features["reader_passage"] = r.margin
+            margin = max(READER_FLOOR, score - r.null_score) if score > -1e30 else READER_FLOOR
+            c.features.update(reader_values(margin, k == r.sentence, r.margin))
+
+
+def reader_values(margin: float, best: bool, passage_margin: float) -> dict[str, float]:
+    """The reader features of one sentence from its margin, whether it holds its passage's best span, and
+    the passage's margin; `reader_rel` (its score under the passage's best) compares only within a passage,
+    since the no-answer score does not compare across passages."""
+    rel = max(READER_FLOOR, margin - passage_margin) if margin > READER_FLOOR else READER_FLOOR
+    return {"reader": margin, "reader_best": float(best), "reader_passage": passage_margin, "reader_rel": rel}
 
 
 @dataclass
