@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from bot.answer.reader import Reader
 
 MODEL = Path(__file__).with_name("ranker.json")
-# the same model with the span reader's three features of each sentence (train/reader_feature_study.py)
+# the same model with three of the span reader's features of each sentence (train/reader_feature_study.py)
 READER_MODEL = Path(__file__).with_name("ranker_reader.json")
 READER_FEATURES = ("reader", "reader_best", "reader_passage", "reader_rel")
 READ_PASSAGES = 3  # the reader reads this many passages, in retrieval order; the rest get the floor
@@ -81,8 +81,8 @@ def add_features(question: str, cands: list[Support]) -> None:
 
 
 def add_reader_features(reader: Reader, question: str, cands: list[Support]) -> None:
-    """The span reader's view of each candidate, in place: its best span's score over the passage's
-    no-answer score, whether it holds the passage's best span, and the passage's margin."""
+    """The span reader's view of each candidate, in place (READER_FEATURES, via `reader_values`); only the
+    first READ_PASSAGES passages are read, the others' sentences keep the floor."""
     for c in cands:
         c.features.update(reader_values(READER_FLOOR, False, READER_FLOOR))
     passages = {c.passage.chunk_id: c.passage for c in sorted(cands, key=lambda c: c.passage_rank)}
