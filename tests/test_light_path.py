@@ -60,6 +60,20 @@ def test_kabar_ask_imports_no_torch(light_index: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "no-model-cache").exists()  # the bundled model was not rebuilt either
 
 
+def test_kabar_ask_with_the_reader_imports_neither_torch_nor_tokenizers(
+    light_index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """KABAR_SCORER=reader reads with ONNX Runtime and its own tokenisation (`tokenizers`: ~280 MB)."""
+    monkeypatch.setenv("KABAR_SCORER", "reader")
+    run, imported = kabar_imports(
+        light_index, tmp_path, "ask", "--json", "Siapa duta besar Rusia untuk Korea Selatan?"
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "Zinoviev" in json.loads(run.stdout)["answer"]
+    assert "onnxruntime" in imported  # the reader did read
+    assert not imported & {*HEAVY, "tokenizers"}, imported & {*HEAVY, "tokenizers"}
+
+
 def test_a_configured_model_still_takes_the_sentence_transformers_path(tmp_path: Path) -> None:
     """KABAR_EMBED_MODEL set to another model: the answer path loads it (torch expected), and says so."""
     from bot.app import answer_embedder_for
