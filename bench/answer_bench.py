@@ -7,8 +7,10 @@ DIR is an index built by `kabar index` (e.g. IndoSum dev + seeds). Measured, eac
   code at --old-rev (a git worktree of it reads the same index: torch and the float32 model on its path);
 - llama-index's cold query out of the box (VectorStoreIndex over the same Chroma collection);
 - warm extractive answers of first-seen questions (FacQA valid) in one process: p50/p95 ms, with the
-  sentence ranker (the default) and with the support scorer it replaced;
-- `kabar discord`'s memory, idle and while answering, with Discord faked (the bot built, not connected).
+  sentence ranker (the default), with the support scorer it replaced and with the span reader
+  (KABAR_SCORER=reader, whose cold `kabar ask` is measured too);
+- `kabar discord`'s memory, idle and while answering, with Discord faked (the bot built, not connected),
+  with the default scorer and with the reader.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 QUESTION = "What does Cheong Seong-chang expect Kim Jong Un to gain?"
+READER_QUESTION = "Siapa duta besar Rusia untuk Korea Selatan?"  # the reader reads Indonesian questions
 
 # llama-index out of the box: its default HuggingFace embedding over the same model folder, its default
 # retriever (top-2) over our Chroma collection; the process ends after the nodes are printed.
@@ -116,7 +119,7 @@ print(json.dumps(times))
     }
 
 
-def bot_memory(data_dir: Path) -> dict:
+def bot_memory(data_dir: Path, scorer: str = "ranker") -> dict:
     """`kabar discord`'s RSS: the bot built as the command builds it, idle, then after 50 questions."""
     code = f"""
 import asyncio, json, resource, sys
@@ -143,7 +146,8 @@ asyncio.run(ask())
 print(json.dumps({{"idle_mb": round(idle), "answering_mb": round(rss()),
                   "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}}))
 """
-    out = subprocess.run([PYTHON, "-c", code], check=True, capture_output=True, text=True).stdout
+    env = {**os.environ, "KABAR_SCORER": scorer}
+    out = subprocess.run([PYTHON, "-c", code], check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -168,6 +172,18 @@ def main() -> None:
         "data_dir": str(data),
         "cold_kabar_ask": cold(
             "new", [PYTHON, "-c", "from bot.cli.main import main; main()", *ask], env, args.runs
+        ),
+        "cold_kabar_ask_reader": cold(
+            "new, reader",
+            [PYTHON, "-c", "from bot.cli.main import main; main()", "ask", READER_QUESTION, "--json"],
+            {**env, "KABAR_SCORER": "reader"},
+            args.runs,
+        ),
+        "cold_kabar_ask_ranker_same_question": cold(
+            "new, ranker",
+            [PYTHON, "-c", "from bot.cli.main import main; main()", "ask", READER_QUESTION, "--json"],
+            {**env, "KABAR_SCORER": "ranker"},
+            args.runs,
         ),
         "cold_kabar_ask_old": cold(
             f"old {args.old_rev}",
@@ -194,7 +210,9 @@ def main() -> None:
         ),
         "warm": warm(data, args.questions),
         "warm_support_scorer": warm(data, args.questions, "support"),  # the scorer the ranker replaced
+        "warm_reader": warm(data, args.questions, "reader"),
         "discord_bot_rss": bot_memory(data),
+        "discord_bot_rss_reader": bot_memory(data, "reader"),
         "self_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
     new, old_s = result["cold_kabar_ask"]["median_s"], result["cold_kabar_ask_old"]["median_s"]

@@ -116,6 +116,19 @@ def test_numpy_engine_agrees_with_onnx(reader: Reader, cache: Path) -> None:
         np.testing.assert_allclose(ours, theirs, atol=1e-3)
 
 
+def test_word_vectors_are_read_4_bit_from_nanoes_file(reader: Reader, cache: Path) -> None:
+    from index.e5file import dequantize_q4_0, parse_e5, source_path
+
+    buf = source_path().read_bytes()
+    f = parse_e5(buf)
+    _, _, offset, nbytes = f.tensors["emb.word"]
+    table = dequantize_q4_0(memoryview(buf)[offset : offset + nbytes], (f.vocab, f.hidden))
+    ids = np.array([[0, 6, 1000, f.vocab - 1], [2, 2, 77911, 5]])
+    np.testing.assert_array_equal(reader.embed(ids), table[ids])
+    folder, _ = ensure_reader(cache)  # no float copy of the 250k x 384 table in the cache
+    assert sum(p.stat().st_size for p in folder.iterdir()) < 40_000_000
+
+
 def test_corrupt_cache_file_is_rejected_and_rebuilt(reader: Reader, cache: Path) -> None:
     question, passages = "Siapa duta besar Rusia untuk Korea Selatan?", seed_passages()
     before = reader.read(question, passages)
@@ -147,7 +160,7 @@ def test_reading_imports_no_torch(cache: Path) -> None:
 def test_kabar_scorer_reader_reads_the_retrieved_passages(
     seed_index: Path, real_embedder, cache: Path
 ) -> None:
-    from bot.answer.ranker import READER_FLOOR, add_reader_features
+    from bot.answer.ranker import READ_PASSAGES, READER_FLOOR, add_reader_features
     from bot.app import engine_for
     from bot.settings import AnswerSettings
     from index.search import Searcher
@@ -171,7 +184,7 @@ def test_kabar_scorer_reader_reads_the_retrieved_passages(
     read = [c for c in cands if c.features["reader_passage"] != READER_FLOOR]
     assert read and any(c.features["reader_best"] == 1.0 for c in read)
     ranked = list(dict.fromkeys(c.passage.chunk_id for c in sorted(cands, key=lambda c: c.passage_rank)))
-    assert {c.passage.chunk_id for c in read} == set(ranked[:3])  # READ_PASSAGES, in retrieval order
+    assert {c.passage.chunk_id for c in read} == set(ranked[:READ_PASSAGES])  # in retrieval order
     # one score per passage: its best span over its no-answer score
-    assert len({(c.passage.chunk_id, c.features["reader_passage"]) for c in read}) == len(set(ranked[:3]))
+    assert len({(c.passage.chunk_id, c.features["reader_passage"]) for c in read}) == READ_PASSAGES
     store.close()

@@ -27,7 +27,7 @@ MODEL = Path(__file__).with_name("ranker.json")
 # the same model with three of the span reader's features of each sentence (train/reader_feature_study.py)
 READER_MODEL = Path(__file__).with_name("ranker_reader.json")
 READER_FEATURES = ("reader", "reader_best", "reader_passage", "reader_rel")
-READ_PASSAGES = 3  # the reader reads this many passages, in retrieval order; the rest get the floor
+READ_PASSAGES = 2  # the reader reads this many passages, in retrieval order; the rest get the floor
 READER_FLOOR = -20.0  # a sentence no span starts in, or a passage not read
 # "Apa itu X?" / "What is X?" is answered by the sentence that says what X is
 _DEFINITION_Q = re.compile(

