@@ -192,10 +192,10 @@ class AnswerSettings(BaseSettings):
     scorer: Literal["ranker", "reader", "support"] = Field(
         "ranker",
         description="How extractive answers pick their sentences: ranker (the trained sentence ranker, "
-        "bot/answer/ranker.json), reader (Indonesian questions' top 3 passages also read by the span "
-        "reader, ranked by bot/answer/ranker_reader.json: better sentences, ~1 s more start-up and "
-        "~370 MB more memory) or support (the support score the ranker replaced). All refuse by the "
-        "support score.",
+        "bot/answer/ranker.json), reader (Indonesian questions' top 2 passages also read by the span "
+        "reader, ranked by bot/answer/ranker_reader.json: more answers quoted on the Wikipedia sets, "
+        "~0.8 s more start-up and ~130 MB more memory) or support (the support score the ranker "
+        "replaced). All refuse by the support score.",
     )
     min_support: float | None = Field(
         None,
