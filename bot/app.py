@@ -115,7 +115,10 @@ def engine_for(
 
         if cache_dir is None:
             raise KabarError("KABAR_SCORER=reader needs a cache directory to assemble the reader in")
-        reading = (Reader.load(cache_dir), SentenceRanker.load(READER_MODEL))
+        reader = Reader.load(cache_dir)
+        if a.min_answerable is not None:
+            reader.answer_threshold = a.min_answerable
+        reading = (reader, SentenceRanker.load(READER_MODEL))
     generator = None
     if llm is not None:
         verifier = Verifier(searcher.embedder, verify, vectors=scorer.vectors)

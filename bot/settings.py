@@ -201,6 +201,11 @@ class AnswerSettings(BaseSettings):
         None,
         description="Support score below which the extractive answer refuses (default: calibrated value).",
     )
+    min_answerable: float | None = Field(
+        None,
+        description="KABAR_SCORER=reader: the reader's answerability logit below which the answer refuses "
+        "(default: the value calibrated into the reader's adapter).",
+    )
     max_answer_sentences: int = Field(3, description="Most sentences quoted in an extractive answer.")
     rerank_depth: int = Field(
         10, ge=3, description="English questions: fused passages reranked by their best sentence."

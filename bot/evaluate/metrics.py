@@ -47,6 +47,7 @@ class QuestionResult:
     first_token_ms: float | None = None  # LLM mode: from the question to the model's first streamed word
     span: str | None = None  # the answer phrase marked inside the quotes, when one was
     compare: QuestionResult | None = None  # the support scorer's answer from the same passages
+    answerable: float | None = None  # the span reader's answerability logit (KABAR_SCORER=reader)
 
     def to_json(self) -> dict[str, Any]:
         """One line of `--details`: the question, where each system ranked the gold document, the answer."""
@@ -63,6 +64,7 @@ class QuestionResult:
             },
             "refused": self.refused,
             "support": self.support,
+            "answerable": self.answerable,
             "prediction": self.prediction,
             "span": self.span,
             "cited": [a for a, _ in self.citations],

@@ -167,6 +167,7 @@ def run_questions(
                 answer.prompt_tokens,
                 timings.get("first_token"),
                 marked_span(answer),
+                answerable=answer.answerable,
             )
         )
         if compare is not None:
