@@ -61,6 +61,7 @@ def run(reader: Reader, rows: list[dict]) -> list[dict]:
                 "qid": row["qid"],
                 "answerable": not row.get("is_impossible", False) and bool(golds),
                 "margin": r.margin,
+                "answer": r.answer,
                 "pred": pred,
                 "em": max((float(norm(pred) == norm(g)) for g in golds), default=0.0),
                 "f1": max((f1(pred, g) for g in golds), default=0.0),
@@ -71,8 +72,8 @@ def run(reader: Reader, rows: list[dict]) -> list[dict]:
     return out
 
 
-def summary(res: list[dict], thresholds: dict[str, float]) -> dict:
-    """Aggregate scores of one set, refusal at each named threshold."""
+def summary(res: list[dict], thresholds: dict[str, float], key: str = "margin") -> dict:
+    """Aggregate scores of one set, refusal (by `key`: margin or answer head) at each named threshold."""
     ans = [r for r in res if r["answerable"]]
     una = [r for r in res if not r["answerable"]]
     out: dict = {"n": len(res), "answerable": len(ans), "unanswerable": len(una)}
@@ -80,18 +81,26 @@ def summary(res: list[dict], thresholds: dict[str, float]) -> dict:
         out |= {k: round(float(np.mean([r[k] for r in ans])), 3) for k in ("contains", "em", "f1")}
     for name, thr in thresholds.items():
         out[f"refused_answerable@{name}"] = (
-            round(float(np.mean([r["margin"] < thr for r in ans])), 3) if ans else None
+            round(float(np.mean([r[key] < thr for r in ans])), 3) if ans else None
         )
         out[f"refused_unanswerable@{name}"] = (
-            round(float(np.mean([r["margin"] < thr for r in una])), 3) if una else None
+            round(float(np.mean([r[key] < thr for r in una])), 3) if una else None
         )
+    if ans and una:
+        out["auc"] = round(auc([r[key] for r in ans], [r[key] for r in una]), 3)
     out["ms_p50"] = round(float(np.percentile([r["ms"] for r in res], 50)), 1)
     return out
 
 
-def pick_threshold(res: list[dict], max_answerable_refused: float) -> float:
+def auc(pos: list[float], neg: list[float]) -> float:
+    """Chance that an answerable question scores above an unanswerable one (ties count half)."""
+    p, n = np.array(pos)[:, None], np.array(neg)[None, :]
+    return float(((p > n).sum() + 0.5 * (p == n).sum()) / (p.size * n.size))
+
+
+def pick_threshold(res: list[dict], max_answerable_refused: float, key: str = "margin") -> float:
     """The highest threshold that refuses at most the given share of answerable questions."""
-    m = np.array([r["margin"] for r in res if r["answerable"]])
+    m = np.array([r[key] for r in res if r["answerable"]])
     return float(np.quantile(m, max_answerable_refused))
 
 
@@ -137,11 +146,25 @@ def main() -> None:
         "target": args.target,
         "sets": {},
     }
-    report["sets"]["train_dev"] = summary(dev_res, thresholds)
-    report["sets"]["idk_mrc_train_sample"] = summary(calib_res, thresholds)
+    head = calib_res[0]["answer"] is not None  # an adapter with an answerability head
+    head_thr = (
+        {
+            "dev": pick_threshold(dev_res, args.target, "answer"),
+            "idk_train": pick_threshold(calib_res, args.target, "answer"),
+        }
+        if head
+        else {}
+    )
+    if head:
+        report["answer_head_thresholds"] = {k: round(v, 3) for k, v in head_thr.items()}
+    every = [("train_dev", dev_res), ("idk_mrc_train_sample", calib_res)]
     for name in VALID:
-        res = run(reader, lim(read_jsonl(DATA / name)))
-        report["sets"][name.split(".")[0]] = summary(res, thresholds)
+        every.append((name.split(".")[0], run(reader, lim(read_jsonl(DATA / name)))))
+    for name, res in every:
+        report["sets"][name] = summary(res, thresholds)
+        if head:
+            report["sets"][name]["answer_head"] = summary(res, head_thr, "answer")
+    for name, res in every[2:]:
         if name.startswith("idk"):
             una = np.array([r["margin"] for r in res if not r["answerable"]])
             ans = np.array([r["margin"] for r in res if r["answerable"]])

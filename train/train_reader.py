@@ -73,15 +73,36 @@ class Reader(nn.Module):
                 setattr(parent, leaf, LoRALinear(getattr(parent, leaf), rank, alpha, gen))
         self.enc = enc
         self.head = nn.Linear(enc.config.hidden_size, 2)
+        # answerability: a logit on the <s> state, trained with its own binary loss (the span head's null
+        # score only learns "how good is the best span", not "is this answered": train/README.md)
+        self.answer = nn.Linear(enc.config.hidden_size, 1)
         with torch.no_grad():
             self.head.weight.normal_(0.0, 0.02, generator=gen)
             self.head.bias.zero_()
+            self.answer.weight.normal_(0.0, 0.02, generator=gen)
+            self.answer.bias.zero_()
 
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Start and end logits, one per token."""
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Start and end logits, one per token, and the answerability logit, one per input."""
         h = self.enc(input_ids=ids, attention_mask=mask).last_hidden_state
         logits = self.head(h)
-        return logits[..., 0], logits[..., 1]
+        return logits[..., 0], logits[..., 1], self.answer(h[:, 0]).squeeze(-1)
+
+    def load_adapter(self, path: Path) -> None:
+        """Start from a saved adapter (LoRA factors and heads; B is stored already scaled)."""
+        with np.load(path) as z:
+            for li, layer in enumerate(self.enc.encoder.layer):
+                for tpath, short in TARGETS.items():
+                    mod = layer.get_submodule(tpath)
+                    with torch.no_grad():
+                        mod.A.copy_(torch.from_numpy(z[f"l{li}.{short}.A"].astype(np.float32)))
+                        mod.B.copy_(torch.from_numpy(z[f"l{li}.{short}.B"].astype(np.float32)) / mod.scale)
+            with torch.no_grad():
+                self.head.weight.copy_(torch.from_numpy(z["head.w"].astype(np.float32)))
+                self.head.bias.copy_(torch.from_numpy(z["head.b"].astype(np.float32)))
+                if "answer.w" in z.files:
+                    self.answer.weight.copy_(torch.from_numpy(z["answer.w"].astype(np.float32)))
+                    self.answer.bias.copy_(torch.from_numpy(z["answer.b"].astype(np.float32)))
 
 
 def featurize(ex: Example, tok, max_len: int, q_max: int) -> dict | None:
@@ -115,7 +136,7 @@ def featurize(ex: Example, tok, max_len: int, q_max: int) -> dict | None:
         if e_tok < s_tok or p_off[s_tok][0] > ex.start + 1:
             return None
         s, e = base + s_tok, base + e_tok
-    return {"ids": ids, "allowed": allowed, "start": s, "end": e}
+    return {"ids": ids, "allowed": allowed, "start": s, "end": e, "kind": ex.kind}
 
 
 def batches(feats: list[dict], bs: int, rng: random.Random) -> list[list[dict]]:
@@ -149,11 +170,12 @@ def evaluate(model: Reader, feats: list[dict], max_span: int = 30) -> dict:
     """Dev loss, exact token-span match on answerable, and the null-vs-span margin per example."""
     model.eval()
     hits = n_ans = 0
-    margins, labels, loss_sum = [], [], 0.0
+    margins, labels, answer, loss_sum = [], [], [], 0.0
     with torch.no_grad():
         for i in range(0, len(feats), 32):
             ids, mask, allowed, start, end = collate(feats[i : i + 32])
-            s, e = model(ids, mask)
+            s, e, a = model(ids, mask)
+            answer += a.tolist()
             s = s.masked_fill(~allowed, -1e4)
             e = e.masked_fill(~allowed, -1e4)
             loss_sum += float(nn.functional.cross_entropy(s, start) + nn.functional.cross_entropy(e, end)) / 2
@@ -180,7 +202,17 @@ def evaluate(model: Reader, feats: list[dict], max_span: int = 30) -> dict:
         "span_exact": hits / max(n_ans, 1),
         "margins": m,
         "labels": lab,
+        "answer": np.array(answer),
     }
+
+
+def auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve (rank statistic; ties count half)."""
+    pos, neg = scores[labels], scores[~labels]
+    if not len(pos) or not len(neg):
+        return float("nan")
+    wins = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(wins / (len(pos) * len(neg)))
 
 
 def save_adapter(model: Reader, out: Path, meta: dict) -> str:
@@ -193,6 +225,8 @@ def save_adapter(model: Reader, out: Path, meta: dict) -> str:
             arrays[f"l{li}.{short}.B"] = (mod.B.detach() * mod.scale).numpy().astype(np.float16)
     arrays["head.w"] = model.head.weight.detach().numpy().astype(np.float16)
     arrays["head.b"] = model.head.bias.detach().numpy().astype(np.float16)
+    arrays["answer.w"] = model.answer.weight.detach().numpy().astype(np.float16)
+    arrays["answer.b"] = model.answer.bias.detach().numpy().astype(np.float16)
     arrays["meta"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "wb") as fh:  # np.savez writes zip entries with fixed timestamps: same weights, same bytes
@@ -219,6 +253,11 @@ def main() -> None:
     ap.add_argument("--dev-limit", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--init", type=Path, help="continue from this adapter (same layers and rank)")
+    ap.add_argument(
+        "--twist-share", type=float, default=0.0, help="share of questions also asked twisted"
+    )
+    ap.add_argument("--answer-weight", type=float, default=0.0, help="weight of the answerability loss")
     args = ap.parse_args()
 
     random.seed(args.seed)
@@ -231,7 +270,7 @@ def main() -> None:
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-    train_ex, dev_ex = load_split(seed=args.seed)
+    train_ex, dev_ex = load_split(seed=args.seed, twist_share=args.twist_share)
     rng = random.Random(args.seed)
     if args.limit:
         train_ex = rng.sample(train_ex, args.limit)
@@ -242,6 +281,8 @@ def main() -> None:
     print(f"train {len(train_f)}/{len(train_ex)} dev {len(dev_f)}/{len(dev_ex)} features", flush=True)
 
     model = Reader(model_dir, args.layers, args.rank, args.alpha, args.seed)
+    if args.init:
+        model.load_adapter(args.init)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     print(f"trainable parameters: {sum(p.numel() for p in params):,}", flush=True)
@@ -259,10 +300,13 @@ def main() -> None:
     run = 0.0
     for step, batch in enumerate(plan, 1):
         ids, mask, allowed, start, end = collate(batch)
-        s, e = model(ids, mask)
+        s, e, a = model(ids, mask)
         s = s.masked_fill(~allowed, -1e4)
         e = e.masked_fill(~allowed, -1e4)
         loss = (nn.functional.cross_entropy(s, start) + nn.functional.cross_entropy(e, end)) / 2
+        if args.answer_weight:
+            target = (start > 0).float()
+            loss = loss + args.answer_weight * nn.functional.binary_cross_entropy_with_logits(a, target)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -281,6 +325,15 @@ def main() -> None:
         f"unanswerable refused {refused_unans:.3f} train {train_s:.0f}s",
         flush=True,
     )
+    kinds = np.array([f["kind"] for f in dev_f])
+    for kind in ("cut", "other", "twisted"):
+        pick = lab | (kinds == kind)
+        if (kinds == kind).any():
+            print(
+                f"dev AUC vs {kind}: margin {auc(m[pick], lab[pick]):.3f} "
+                f"answer head {auc(res['answer'][pick], lab[pick]):.3f}",
+                flush=True,
+            )
     meta = {
         "base": model_dir.name,
         "layers": args.layers,
@@ -296,6 +349,9 @@ def main() -> None:
         "train_examples": len(train_f),
         "epochs": args.epochs,
         "lr": args.lr,
+        "init": args.init.name if args.init else None,
+        "twist_share": args.twist_share,
+        "answer_weight": args.answer_weight,
     }
     digest = save_adapter(model, args.out, meta)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB) sha256 {digest[:16]}", flush=True)
