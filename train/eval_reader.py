@@ -118,6 +118,11 @@ def main() -> None:
         choices=("dev", "idk_train"),
         help="record this calibrated threshold in the adapter's meta (rewrites the .npz and its .sha256)",
     )
+    ap.add_argument(
+        "--write-answer-threshold",
+        choices=("dev", "idk_train"),
+        help="record this calibrated threshold of the answerability head in the adapter's meta",
+    )
     args = ap.parse_args()
     reader = Reader.load(args.cache_dir, args.adapter)
     lim = (lambda rows: rows[: args.limit]) if args.limit else (lambda rows: rows)
@@ -181,17 +186,19 @@ def main() -> None:
         args.out.write_text(json.dumps(report, indent=2) + "\n")
     if args.write_threshold:
         write_threshold(args.adapter, thresholds[args.write_threshold], args.write_threshold, args.target)
+    if args.write_answer_threshold and head:
+        name = args.write_answer_threshold
+        write_threshold(args.adapter, head_thr[name], name, args.target, "answer_threshold")
 
 
-def write_threshold(adapter: Path, threshold: float, source: str, target: float) -> None:
-    """Store the refusal threshold in the adapter's meta; the weights are copied unchanged."""
+def write_threshold(
+    adapter: Path, threshold: float, source: str, target: float, key: str = "threshold"
+) -> None:
+    """Store a refusal threshold in the adapter's meta under `key`; the weights are copied unchanged."""
     with np.load(adapter) as z:
         arrays = {k: z[k] for k in z.files}
     meta = json.loads(bytes(arrays["meta"]).decode())
-    meta |= {
-        "threshold": round(threshold, 4),
-        "threshold_source": f"{source} @ {target:.0%} answerable refused",
-    }
+    meta |= {key: round(threshold, 4), f"{key}_source": f"{source} @ {target:.0%} answerable refused"}
     arrays["meta"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
     with open(adapter, "wb") as fh:
         np.savez_compressed(fh, **arrays)
