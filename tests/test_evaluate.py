@@ -531,7 +531,7 @@ def test_seed_eval_quality_floor(kabar_env: Path) -> None:
         assert kabar["recall@1"] >= m["retrieval"][baseline]["recall@1"], baseline
 
 
-# KABAR_SCORER=reader on the same set (2026-12-04, the epoch-3 reader): one answer fewer than the ranker's
+# KABAR_SCORER=reader on the same set (2026-12-04, the epoch-4 reader): one answer fewer than the ranker's
 # (17 of 18) with better citations; same refusals. Raise these when the reader improves.
 READER_FLOOR = {"contains_answer": 17 / 18, "citation_precision": 0.85, "span_marked": 14 / 18}
 

@@ -59,7 +59,7 @@ def test_adapter_is_small_and_matches_its_checksum() -> None:
     assert hashlib.sha256(ADAPTER.read_bytes()).hexdigest() == digest
 
 
-# The shipped adapter (4 layers, three CPU epochs) does not yet pass these: they state what a reader must do
+# The shipped adapter (4 layers, four CPU epochs) does not yet pass these: they state what a reader must do
 # and flip to XPASS -> failure (strict) once a better adapter ships. See train/README.md for the numbers.
 WEAK = pytest.mark.xfail(strict=True, reason="the current 4-layer adapter picks the wrong chunk's span")
 

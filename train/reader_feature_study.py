@@ -11,8 +11,8 @@ Apache-2.0; the same C and data for each): the 22 features alone, with the first
 ones within a passage), and with all three (the one `--write` stores, bot/answer/ranker_reader.json).
 Reported on the valid rows: pick@1, the share of quotes holding the answer and their citation precision
 (fit_ranker's margins), and, for refusal, the AUC of the best support logit and of the reader's best margin
-(IDK-MRC valid impossible vs answerable). The readings are cached in DIR/reader_features.jsonl.
-Deterministic.
+(IDK-MRC valid impossible vs answerable). The readings are cached per adapter in
+DIR/reader_features-<sha256>.jsonl. Deterministic.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from fit_ranker import RANK, chosen, fit, load, matrix  # noqa: E402
 
 from bot.answer.extractive import SupportWeights  # noqa: E402
 from bot.answer.ranker import READER_FLOOR, READER_MODEL, reader_values  # noqa: E402
-from bot.answer.reader import Reader  # noqa: E402
+from bot.answer.reader import ADAPTER, Reader  # noqa: E402
 from bot.evaluate.datasets import read_jsonl  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from index.sentences import split_sentences  # noqa: E402
@@ -101,7 +101,9 @@ def main() -> None:
     ap.add_argument("--write", action="store_true", help=f"store a model in {READER_MODEL.name}")
     ap.add_argument("--variant", default="22 + reader", help="which of the reported models --write stores")
     args = ap.parse_args()
-    cache = args.dir / "reader_features.jsonl"
+    # keyed by the adapter: readings of another adapter's reader must not be reused
+    adapter_sha = ADAPTER.with_suffix(ADAPTER.suffix + ".sha256").read_text().split()[0]
+    cache = args.dir / f"reader_features-{adapter_sha[:12]}.jsonl"
     feats: dict = {}
     if cache.exists():
         for line in cache.open(encoding="utf-8"):
