@@ -204,7 +204,7 @@ class AnswerSettings(BaseSettings):
     min_answerable: float | None = Field(
         None,
         description="KABAR_SCORER=reader: the reader's answerability logit below which the answer refuses "
-        "(default: the value calibrated into the reader's adapter).",
+        "(default: off, unless the adapter records a threshold; the shipped one does not).",
     )
     max_answer_sentences: int = Field(3, description="Most sentences quoted in an extractive answer.")
     rerank_depth: int = Field(

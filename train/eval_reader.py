@@ -15,6 +15,7 @@ import string
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -92,8 +93,9 @@ def summary(res: list[dict], thresholds: dict[str, float], key: str = "margin") 
     return out
 
 
-def auc(pos: list[float], neg: list[float]) -> float:
-    """Chance that an answerable question scores above an unanswerable one (ties count half)."""
+def auc(pos: Sequence[float], neg: Sequence[float]) -> float:
+    """Chance that an answerable question scores above an unanswerable one (ties count half); also
+    train_reader's."""
     p, n = np.array(pos)[:, None], np.array(neg)[None, :]
     return float(((p > n).sum() + 0.5 * (p == n).sum()) / (p.size * n.size))
 

@@ -22,6 +22,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from index.e5model import ensure_e5_model  # noqa: E402
+from train.eval_reader import auc  # noqa: E402
 from train.reader_data import Example, load_split  # noqa: E402
 
 TARGETS = {  # transformers BertLayer module path -> short name used in the adapter file
@@ -206,15 +207,6 @@ def evaluate(model: Reader, feats: list[dict], max_span: int = 30) -> dict:
     }
 
 
-def auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve (rank statistic; ties count half)."""
-    pos, neg = scores[labels], scores[~labels]
-    if not len(pos) or not len(neg):
-        return float("nan")
-    wins = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
-    return float(wins / (len(pos) * len(neg)))
-
-
 def save_adapter(model: Reader, out: Path, meta: dict) -> str:
     """Write LoRA factors and the head as float16 npz (+ meta json) and a .sha256 beside it."""
     arrays: dict[str, np.ndarray] = {}
@@ -254,9 +246,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--init", type=Path, help="continue from this adapter (same layers and rank)")
-    ap.add_argument(
-        "--twist-share", type=float, default=0.0, help="share of questions also asked twisted"
-    )
+    ap.add_argument("--twist-share", type=float, default=0.0, help="share of questions also asked twisted")
     ap.add_argument("--answer-weight", type=float, default=0.0, help="weight of the answerability loss")
     args = ap.parse_args()
 
@@ -330,8 +320,8 @@ def main() -> None:
         pick = lab | (kinds == kind)
         if (kinds == kind).any():
             print(
-                f"dev AUC vs {kind}: margin {auc(m[pick], lab[pick]):.3f} "
-                f"answer head {auc(res['answer'][pick], lab[pick]):.3f}",
+                f"dev AUC vs {kind}: margin {auc(m[pick & lab], m[pick & ~lab]):.3f} "
+                f"answer head {auc(res['answer'][pick & lab], res['answer'][pick & ~lab]):.3f}",
                 flush=True,
             )
     meta = {
