@@ -46,7 +46,7 @@ from index.llama_adapter import LlamaIndexEmbedding
 Settings.llm = MockLLM()
 client = chromadb.PersistentClient(path={chroma!r}, settings=ChromaSettings(anonymized_telemetry=False))
 store = ChromaVectorStore(chroma_collection=client.get_collection("kabar_chunks"))
-embed = LlamaIndexEmbedding(load_embedder(None, __import__("pathlib").Path({cache!r})))
+embed = LlamaIndexEmbedding(load_embedder(None, __import__("pathlib").Path({cache!r}), engine="torch"))
 index = VectorStoreIndex.from_vector_store(store, embed_model=embed)
 print(index.as_retriever().retrieve({question!r})[0].node.get_content()[:80])
 """

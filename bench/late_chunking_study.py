@@ -117,7 +117,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="questions per set (0: all)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "late_chunking_study.json")
     args = ap.parse_args()
-    embedder = load_embedder(None, Settings.load().index.cache_dir)
+    embedder = load_embedder(None, Settings.load().index.cache_dir, engine="torch")  # needs its BertModel
     import torch
 
     # One thread for both methods (the embedder itself uses one for short texts): comparable timings, and

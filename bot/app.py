@@ -49,8 +49,8 @@ def configure_llama_index(embedder: Embedder) -> None:
 
 
 def embedder_for(settings: Settings, progress: Progress | None = None) -> Embedder:
-    """The configured embedding model for bulk indexing (sentence-transformers; the bundled model is
-    rebuilt into the cache on first use)."""
+    """The configured embedding model for bulk indexing: the bundled model on ONNX Runtime (on a CPU), else
+    sentence-transformers (the bundled model rebuilt into the cache on first use)."""
     quiet_environment()
     s = settings.index
     embedder = load_embedder(
@@ -61,6 +61,7 @@ def embedder_for(settings: Settings, progress: Progress | None = None) -> Embedd
         progress=progress,
         device=s.device,
         batch_size=s.embed_batch,
+        engine=s.embed_engine,
     )
     configure_llama_index(embedder)
     return embedder

@@ -79,6 +79,11 @@ class IndexSettings(BaseSettings):
         le=4096,
         description="Texts per forward pass of bulk indexing (default: 32 on a CPU, 128 on a GPU).",
     )
+    embed_engine: Literal["auto", "onnx", "torch"] = Field(
+        "auto",
+        description="What runs the bundled model for bulk indexing: auto (ONNX Runtime on a CPU, torch on a "
+        "GPU), onnx or torch. Other models always run on torch.",
+    )
     device: Literal["auto", "cpu", "cuda", "mps"] = Field(
         "auto",
         description="Where bulk indexing runs the model: auto (a GPU when torch sees one, else the CPU), "

