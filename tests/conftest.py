@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -331,3 +334,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
         if "small_model" in fixtures:
             item.add_marker(pytest.mark.llm)
+
+
+def kabar_imports(data: Path, tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """Run `kabar ARGS` under -X importtime; (the run, the top-level packages it imported)."""
+    env = {**os.environ, "KABAR_HOME": str(data), "KABAR_CACHE_DIR": str(tmp_path / "no-model-cache")}
+    for name in ("KABAR_EMBED_MODEL", "KABAR_EMBED_ENGINE", "KABAR_DEVICE", "KABAR_LLM"):
+        env.pop(name, None)
+    code = "from bot.cli.main import main; main()"
+    run = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code, *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    imported = set()
+    for line in run.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            imported.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    return run, imported

