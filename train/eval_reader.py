@@ -95,7 +95,7 @@ def summary(res: list[dict], thresholds: dict[str, float], key: str = "margin") 
 
 def auc(pos: Sequence[float], neg: Sequence[float]) -> float:
     """Chance that an answerable question scores above an unanswerable one (ties count half); also
-    train_reader's."""
+    train_reader's and reader_feature_study's."""
     p, n = np.array(pos)[:, None], np.array(neg)[None, :]
     return float(((p > n).sum() + 0.5 * (p == n).sum()) / (p.size * n.size))
 

@@ -38,6 +38,7 @@ from bot.answer.reader import ADAPTER, Reader  # noqa: E402
 from bot.evaluate.datasets import read_jsonl  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from index.sentences import split_sentences  # noqa: E402
+from train.eval_reader import auc  # noqa: E402
 
 QA = ROOT.parent / "shared" / "data" / "qa"
 TRAIN = ("facqa_train", "tydiqa_id_train")
@@ -83,12 +84,6 @@ def with_reader(groups: dict, feats: dict) -> dict:
             new.append({**r, "features": {**r["features"], **reader_values(m, bool(best), pm)}})
         out[(qid, kind)] = new
     return out
-
-
-def auc(pos: list[float], neg: list[float]) -> float:
-    """Probability that a random positive scores above a random negative (ties count half)."""
-    p, n = np.array(pos)[:, None], np.array(neg)[None, :]
-    return float(((p > n).sum() + 0.5 * (p == n).sum()) / (p.size * n.size))
 
 
 def main() -> None:
